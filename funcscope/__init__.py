@@ -1,0 +1,54 @@
+"""funcscope: telemetry middleware and worker extensions for Azure Functions Python apps.
+
+Importing this package registers no worker extension: the extension classes are loaded on first access, e.g.
+`from funcscope import FuncScopeExtension`, which is what registers it with the worker.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from .shared.current import current
+from .shared.invocation import Invocation, RetryInfo
+from .shared.pipeline import Middleware, Pipeline
+from .shared.settings import FunctionOptions, Settings
+
+if TYPE_CHECKING:
+    from .extensions.app_level.funcscope_extension import FuncScopeExtension
+    from .extensions.func_level.function_scope import FunctionScope
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "FuncScopeExtension",
+    "FunctionOptions",
+    "FunctionScope",
+    "Invocation",
+    "Middleware",
+    "Pipeline",
+    "RetryInfo",
+    "Settings",
+    "configure",
+    "current",
+]
+
+_LAZY = {
+    "FuncScopeExtension": "funcscope.extensions.app_level.funcscope_extension",
+    "FunctionScope": "funcscope.extensions.func_level.function_scope",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'funcscope' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
+
+
+def configure(**options: Any) -> Settings:
+    """Register the app-level extension and configure it: the one line a function app needs.
+
+    Equivalent to `from funcscope import FuncScopeExtension; FuncScopeExtension.configure(**options)`.
+    """
+    return __getattr__("FuncScopeExtension").configure(**options)

@@ -1,0 +1,1 @@
+"""Application-level extensions (`AppExtensionBase`): they register when their module is imported."""

@@ -1,0 +1,268 @@
+"""The invocation runner: turns the worker's hook calls into one pipeline run per invocation.
+
+Every entry point (the app-level extension, the function-level extension, the classic worker's on-error patch)
+calls `start`, `finish` or `fail` here. The runner owns what must be decided once per process: the settings,
+the per-function options and pipelines, the trigger of each function, and the invocations in flight.
+
+Leaks are the enemy. The worker reuses its pool threads, and when the user's function raises it runs no post
+hook, so an invocation can be left "current" on a thread. The runner therefore ends such an invocation (with
+`on_error` and an `InvocationAbandoned`) as soon as it can tell: at the next start on the same thread, when an
+async invocation's task finishes, or at `shutdown()`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import contextlib
+import itertools
+import threading
+from collections.abc import Mapping, Sequence
+from contextvars import Token
+from typing import Any
+
+from ..shared.current import current_invocation
+from ..shared.diagnostics import forget_reports, report_once
+from ..shared.invocation import Invocation
+from ..shared.pipeline import Pipeline
+from ..shared.settings import DEFAULT_FUNCTION_OPTIONS, FunctionOptions, Settings
+from ..shared.triggers import TriggerCache
+
+__all__ = ["InvocationAbandoned", "InvocationRunner", "get_runner", "reset_runner"]
+
+
+class InvocationAbandoned(Exception):
+    """Given to `on_error` for an invocation whose end the worker never reported.
+
+    `in_own_context` is True when `on_error` runs in the invocation's own thread context (so context
+    variables it set can be reset), False when it runs elsewhere (a finished task's callback, shutdown).
+    """
+
+    def __init__(self, reason: str, *, in_own_context: bool) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.in_own_context = in_own_context
+
+
+class _Active:
+    __slots__ = ("invocation", "pipeline", "owner", "token")
+
+    def __init__(self, invocation: Invocation, pipeline: Pipeline, owner: object, token: Token[Any]) -> None:
+        self.invocation = invocation
+        self.pipeline = pipeline
+        self.owner = owner
+        self.token = token
+
+
+class InvocationRunner:
+    """Runs the pipeline for each invocation the worker reports; every public method is safe to call from a
+    hook: it never raises, it reports a problem once."""
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self._settings = settings if settings is not None else Settings.from_env()
+        self._function_options: dict[str, FunctionOptions] = {}
+        self._pipelines: dict[str, Pipeline] = {}
+        self._base = Pipeline(self._middlewares(self._settings))
+        self._triggers = TriggerCache()
+        self._active: dict[str, _Active] = {}
+        self._invocation_count = itertools.count()
+        self._lock = threading.Lock()
+
+    # -- configuration (app start-up; may raise on invalid options) ----------------------------------------
+
+    @property
+    def settings(self) -> Settings:
+        return self._settings
+
+    def configure(self, **options: Any) -> Settings:
+        """Apply `configure()` options on top of the current settings and rebuild the pipelines."""
+        settings = self._settings.with_options(**options)
+        with self._lock:
+            self._settings = settings
+            self._base = Pipeline(self._middlewares(settings))
+            self._pipelines = {}
+        return settings
+
+    def set_function_options(self, function_name: str, options: FunctionOptions) -> None:
+        with self._lock:
+            self._function_options[function_name] = options
+            self._pipelines.pop(function_name, None)
+
+    def function_options(self, function_name: str) -> FunctionOptions:
+        return self._function_options.get(function_name, DEFAULT_FUNCTION_OPTIONS)
+
+    @staticmethod
+    def _middlewares(settings: Settings) -> Sequence[Any]:
+        # The one place that knows the order of features: funcscope's own first, the user's last.
+        return settings.middleware
+
+    def pipeline_for(self, function_name: str) -> Pipeline:
+        pipeline = self._pipelines.get(function_name)
+        if pipeline is None:
+            pipeline = self._base + self.function_options(function_name).middleware
+            self._pipelines[function_name] = pipeline
+        return pipeline
+
+    # -- the worker's calls ----------------------------------------------------------------------------------
+
+    def function_loaded(self, function_name: str, function_directory: str) -> None:
+        """A function was loaded (the worker's load hooks): learn its trigger from function.json if it has one."""
+        try:
+            self._triggers.learn_from_directory(function_name, function_directory)
+        except Exception as exc:
+            report_once(
+                ("runner", "load", type(exc).__name__), f"funcscope: could not inspect {function_name}: {exc}", exc=exc
+            )
+
+    def start(self, context: Any, func_args: Mapping[str, object] | None, owner: object) -> Invocation | None:
+        """Begin an invocation: build its snapshot, make it current and run every `before`.
+
+        Returns None (and does nothing) when funcscope is disabled or the invocation was already started by an
+        outer scope, e.g. the app-level extension before a function-level one.
+        """
+        if not self._settings.enabled:
+            return None
+        try:
+            invocation_id = context.invocation_id
+            if invocation_id in self._active:
+                return None
+            stale = current_invocation.get()
+            if stale is not None:
+                self._abandon_current(stale)
+            name = context.function_name
+            invocation = Invocation(
+                context,
+                func_args,
+                self._triggers.get(name, func_args),
+                self.function_options(name),
+                cold_start=next(self._invocation_count) == 0,
+            )
+            pipeline = self.pipeline_for(name)
+            self._active[invocation_id] = _Active(invocation, pipeline, owner, current_invocation.set(invocation))
+            self._watch_task(invocation_id)
+        except Exception as exc:
+            report_once(
+                ("runner", "start", type(exc).__name__), f"funcscope: could not start an invocation: {exc!r}", exc=exc
+            )
+            return None
+        pipeline.before(invocation)
+        return invocation
+
+    def finish(self, context: Any, result: Any, owner: object) -> None:
+        """End an invocation whose function returned `result`: run every `after` and restore the context."""
+        active = self._pop(context, owner)
+        if active is not None:
+            try:
+                active.pipeline.after(active.invocation, result)
+            finally:
+                _reset(active.token)
+
+    def fail(self, context: Any, error: BaseException) -> None:
+        """End an invocation whose function raised `error` (whoever started it): run every `on_error`."""
+        active = self._pop(context, None)
+        if active is not None:
+            try:
+                active.pipeline.on_error(active.invocation, error)
+            finally:
+                _reset(active.token)
+
+    def shutdown(self) -> None:
+        """End every invocation still in flight (the worker is stopping): each gets `on_error`."""
+        for invocation_id in list(self._active):
+            active = self._active.pop(invocation_id, None)
+            if active is not None:
+                active.pipeline.on_error(
+                    active.invocation,
+                    InvocationAbandoned("worker shut down during the invocation", in_own_context=False),
+                )
+
+    def in_flight(self) -> int:
+        return len(self._active)
+
+    # -- internals -------------------------------------------------------------------------------------------
+
+    def _pop(self, context: Any, owner: object | None) -> _Active | None:
+        try:
+            invocation_id = context.invocation_id
+            active = self._active.get(invocation_id)
+            if active is None or (owner is not None and active.owner is not owner):
+                return None
+            return self._active.pop(invocation_id, None)
+        except Exception as exc:
+            report_once(
+                ("runner", "pop", type(exc).__name__), f"funcscope: could not end an invocation: {exc!r}", exc=exc
+            )
+            return None
+
+    def _abandon_current(self, stale: Invocation) -> None:
+        # This thread still carries an invocation whose end was never reported (its function raised on a
+        # worker that runs no post hook then). End it here, in its own context, so it cannot leak further.
+        active = self._active.pop(stale.invocation_id, None)
+        if active is None or active.invocation is not stale:
+            current_invocation.set(None)
+            return
+        try:
+            active.pipeline.on_error(
+                stale, InvocationAbandoned("the worker never reported the end of the invocation", in_own_context=True)
+            )
+        finally:
+            _reset(active.token)
+
+    def _watch_task(self, invocation_id: str) -> None:
+        # An async invocation's context dies with its task; if the task ends before the end was reported,
+        # end the invocation then.
+        if asyncio._get_running_loop() is None:
+            return
+        task = asyncio.current_task()
+        if task is not None:
+            task.add_done_callback(lambda _task: self._task_done(invocation_id))
+
+    def _task_done(self, invocation_id: str) -> None:
+        active = self._active.pop(invocation_id, None)
+        if active is not None:
+            active.pipeline.on_error(
+                active.invocation,
+                InvocationAbandoned("the invocation's task ended before its end was reported", in_own_context=False),
+            )
+
+
+def _reset(token: Token[Any]) -> None:
+    # Ended from another context (a task callback, shutdown): there is nothing here to restore.
+    with contextlib.suppress(ValueError):
+        current_invocation.reset(token)
+
+
+_runner: InvocationRunner | None = None
+_runner_lock = threading.Lock()
+
+
+def get_runner() -> InvocationRunner:
+    """The process's runner, created on first use from the app settings."""
+    global _runner
+    runner = _runner
+    if runner is None:
+        with _runner_lock:
+            if _runner is None:
+                _runner = InvocationRunner()
+                atexit.register(_shutdown_at_exit)
+            runner = _runner
+    return runner
+
+
+def reset_runner(settings: Settings | None = None) -> InvocationRunner:
+    """Shut the current runner down and start afresh (re-reading app settings unless `settings` is given).
+
+    For tests and for tools that host several apps in one process; a function app never needs it.
+    """
+    global _runner
+    with _runner_lock:
+        old, _runner = _runner, InvocationRunner(settings)
+    if old is not None:
+        old.shutdown()
+    forget_reports()
+    return _runner
+
+
+def _shutdown_at_exit() -> None:
+    if _runner is not None:
+        _runner.shutdown()

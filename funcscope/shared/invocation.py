@@ -1,0 +1,153 @@
+"""The invocation snapshot: what every middleware needs to know about one invocation, built once, cheaply.
+
+The worker's `Context` is read defensively (its `retry_context` differs between the SDK's documentation and
+the worker; odd or missing values give defaults). Parsing the host's trace parent is deferred until a
+middleware asks for it, so an invocation that is not traced does not pay for it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .trace_context import HostTraceContext, read_host_trace_context
+from .triggers import Trigger
+
+__all__ = ["Invocation", "RetryInfo", "read_retry_info", "NO_RETRY"]
+
+
+@dataclass(frozen=True)
+class RetryInfo:
+    """The retry policy's view of this attempt.
+
+    `count` is 0 on the first attempt; `max_count` is the policy's maximum (0 when the function has no retry
+    policy, -1 for "retry forever"). `is_final` is True when no further retry will follow a failure of this
+    attempt. `previous_failure` is the message of the failure that caused this retry, if the worker passed one.
+    """
+
+    count: int = 0
+    max_count: int = 0
+    previous_failure: str | None = None
+
+    @property
+    def is_final(self) -> bool:
+        return self.max_count >= 0 and self.count >= self.max_count
+
+    @property
+    def is_retry(self) -> bool:
+        return self.count > 0
+
+
+NO_RETRY = RetryInfo()
+
+
+def _as_count(value: object, default: int) -> int:
+    if isinstance(value, bool):
+        return default
+    if not isinstance(value, int):
+        try:
+            value = int(value)  # type: ignore[call-overload]  # strings such as "2" from odd hosts
+        except (TypeError, ValueError, OverflowError):
+            return default
+    return value if value >= -1 else default
+
+
+def _failure_message(retry_context: object) -> str | None:
+    # The worker provides `rpc_exception`; the SDK documents `exception`, which raises AttributeError there.
+    for name in ("rpc_exception", "exception"):
+        try:
+            failure = getattr(retry_context, name, None)
+        except Exception:
+            continue
+        if failure is None:
+            continue
+        try:
+            message = failure if isinstance(failure, str) else getattr(failure, "message", None)
+        except Exception:
+            continue
+        if isinstance(message, str) and message:
+            return message
+    return None
+
+
+def read_retry_info(context: object) -> RetryInfo:
+    """Read `context.retry_context`; a missing or odd one gives `NO_RETRY`-style defaults, never an error."""
+    try:
+        retry_context = getattr(context, "retry_context", None)
+    except Exception:
+        retry_context = None
+    if retry_context is None:
+        return NO_RETRY
+    try:
+        count = _as_count(getattr(retry_context, "retry_count", 0), 0)
+        max_count = _as_count(getattr(retry_context, "max_retry_count", 0), 0)
+    except Exception:
+        count, max_count = 0, 0
+    count = max(count, 0)
+    previous_failure = _failure_message(retry_context) if count else None
+    if count == 0 and max_count == 0 and previous_failure is None:
+        return NO_RETRY
+    return RetryInfo(count, max_count, previous_failure)
+
+
+def _text(value: object, default: str) -> str:
+    return value if isinstance(value, str) and value else default
+
+
+class Invocation:
+    """One invocation of one function, as funcscope's middlewares see it.
+
+    Attributes: `function_name`, `function_directory`, `invocation_id`, `trigger`, `retry`, `start_ns`
+    (epoch nanoseconds), `cold_start` (first invocation in this worker process), `context` and `func_args`
+    (what the worker passed), `options` (the function's `FunctionOptions`), and `state`, a dict where each
+    middleware keeps what it must carry from `before` to `after`/`on_error`, keyed by the middleware.
+    """
+
+    __slots__ = (
+        "function_name",
+        "function_directory",
+        "invocation_id",
+        "trigger",
+        "retry",
+        "start_ns",
+        "cold_start",
+        "context",
+        "func_args",
+        "options",
+        "state",
+        "_host",
+    )
+
+    def __init__(
+        self,
+        context: Any,
+        func_args: Mapping[str, object] | None,
+        trigger: Trigger,
+        options: Any = None,
+        cold_start: bool = False,
+    ) -> None:
+        self.start_ns = time.time_ns()
+        self.cold_start = cold_start
+        self.context = context
+        self.func_args = func_args if func_args is not None else {}
+        self.function_name = _text(getattr(context, "function_name", None), "unknown")
+        self.function_directory = _text(getattr(context, "function_directory", None), "")
+        self.invocation_id = _text(getattr(context, "invocation_id", None), "")
+        self.trigger = trigger
+        self.retry = read_retry_info(context)
+        self.options = options
+        self.state: dict[object, Any] = {}
+        self._host: HostTraceContext | None = None
+
+    @property
+    def host(self) -> HostTraceContext:
+        """The host's trace context, parsed on first use."""
+        host = self._host
+        if host is None:
+            host = self._host = read_host_trace_context(self.context)
+        return host
+
+    def __repr__(self) -> str:
+        return f"<Invocation {self.function_name} {self.invocation_id}>"

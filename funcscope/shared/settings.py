@@ -1,0 +1,133 @@
+"""Settings, read in one place: app settings (environment variables) first, then `configure(**options)`.
+
+A bad environment value gives one warning and the default, because app settings are edited in a portal far
+from the code. A bad `configure()` option raises at once with a clear message, because it is code the user
+is running as the app starts, not an invocation.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .diagnostics import report_once
+
+__all__ = ["Settings", "FunctionOptions", "ENV_PREFIX"]
+
+ENV_PREFIX = "FUNCSCOPE_"
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def _env_bool(environ: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = environ.get(name)
+    if raw is None or not raw.strip():
+        return default
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    report_once(("setting", name), f"funcscope: app setting {name}={raw!r} is not a boolean; using {default}.")
+    return default
+
+
+def _env_ratio(environ: Mapping[str, str], name: str, default: float) -> float:
+    raw = environ.get(name)
+    if raw is None or not raw.strip():
+        return default
+    try:
+        return _check_ratio(name, float(raw))
+    except ValueError:
+        report_once(
+            ("setting", name), f"funcscope: app setting {name}={raw!r} is not a number from 0 to 1; using {default}."
+        )
+        return default
+
+
+def _check_ratio(name: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= float(value) <= 1.0:
+        raise ValueError(f"{name} must be a number from 0 to 1, got {value!r}")
+    return float(value)
+
+
+def _check_middleware(name: str, value: object) -> tuple[Any, ...]:
+    if not isinstance(value, Sequence) or isinstance(value, (str, bytes)):
+        raise TypeError(f"{name} must be a list of middleware objects, got {type(value).__name__}")
+    for mw in value:
+        if not any(callable(getattr(mw, hook, None)) for hook in ("before", "after", "on_error")):
+            raise TypeError(f"{name}: {mw!r} has none of before(), after() or on_error()")
+    return tuple(value)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Process-wide settings.
+
+    - `enabled` (`FUNCSCOPE_ENABLED`, default true): run the pipeline at all.
+    - `sample_ratio` (`FUNCSCOPE_SAMPLE_RATIO`, default 1.0): share of root traces (no usable host parent)
+      that are sampled; invocations with a host parent follow the host's sampled flag.
+    - `middleware` (configure only): the user's own middlewares, run after funcscope's own ones.
+    """
+
+    enabled: bool = True
+    sample_ratio: float = 1.0
+    middleware: tuple[Any, ...] = ()
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        return cls(
+            enabled=_env_bool(env, ENV_PREFIX + "ENABLED", True),
+            sample_ratio=_env_ratio(env, ENV_PREFIX + "SAMPLE_RATIO", 1.0),
+        )
+
+    def with_options(self, **options: Any) -> Settings:
+        """A copy with `configure()` options applied; unknown or invalid options raise TypeError/ValueError."""
+        known = {f.name for f in dataclasses.fields(self)}
+        unknown = sorted(set(options) - known)
+        if unknown:
+            raise TypeError(
+                f"funcscope.configure() got unknown option(s) {', '.join(unknown)}; valid: {', '.join(sorted(known))}"
+            )
+        checked = dict(options)
+        if "enabled" in checked and not isinstance(checked["enabled"], bool):
+            raise TypeError(f"enabled must be True or False, got {checked['enabled']!r}")
+        if "sample_ratio" in checked:
+            checked["sample_ratio"] = _check_ratio("sample_ratio", checked["sample_ratio"])
+        if "middleware" in checked:
+            checked["middleware"] = _check_middleware("middleware", checked["middleware"])
+        return dataclasses.replace(self, **checked)
+
+
+@dataclass(frozen=True)
+class FunctionOptions:
+    """Per-function options (`FunctionScope(__file__, ...)` in v1 apps, the `funcscope.function` decorator in v2).
+
+    - `sample_ratio`: overrides the process-wide ratio for this function's root traces.
+    - `attributes`: extra span attributes for every invocation of this function.
+    - `tracing`: False turns the invocation span off for this function (metrics and correlation stay).
+    - `middleware`: middlewares run for this function only, after the process-wide ones.
+    """
+
+    sample_ratio: float | None = None
+    attributes: Mapping[str, Any] = field(default_factory=dict)
+    tracing: bool = True
+    middleware: tuple[Any, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.sample_ratio is not None:
+            object.__setattr__(self, "sample_ratio", _check_ratio("sample_ratio", self.sample_ratio))
+        if not isinstance(self.attributes, Mapping) or not all(isinstance(k, str) for k in self.attributes):
+            raise TypeError(f"attributes must be a mapping of str to attribute values, got {self.attributes!r}")
+        object.__setattr__(self, "attributes", dict(self.attributes))
+        if not isinstance(self.tracing, bool):
+            raise TypeError(f"tracing must be True or False, got {self.tracing!r}")
+        object.__setattr__(self, "middleware", _check_middleware("middleware", self.middleware))
+
+
+DEFAULT_FUNCTION_OPTIONS = FunctionOptions()

@@ -1,0 +1,74 @@
+"""The host's trace context: the W3C `traceparent`/`tracestate` the Functions host passes in `context.trace_context`.
+
+Parsing is OpenTelemetry's W3C propagator; this module only reads the worker's context object defensively and
+says why a trace parent could not be used, so the span can record it and start a new root trace instead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from opentelemetry import trace
+from opentelemetry.context import Context
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+__all__ = ["HostTraceContext", "read_host_trace_context", "MAX_TRACEPARENT_LENGTH"]
+
+_PROPAGATOR = TraceContextTextMapPropagator()
+MAX_TRACEPARENT_LENGTH = 512  # W3C's limit; longer values are rejected before the propagator sees them
+_EMPTY_CONTEXT = Context()
+
+
+@dataclass(frozen=True)
+class HostTraceContext:
+    """The host's span as OpenTelemetry sees it.
+
+    `parent` is the OpenTelemetry context to start the invocation span in (empty for a new root trace);
+    `span_context` is the host's span context when it was usable; `problem` says why it was not
+    ("missing", "invalid" or "oversized"), None when it was.
+    """
+
+    parent: Context
+    span_context: trace.SpanContext | None
+    problem: str | None
+    raw_traceparent: str | None = None
+
+    @property
+    def sampled(self) -> bool | None:
+        """The host's sampled flag, None when there is no usable host span."""
+        return self.span_context.trace_flags.sampled if self.span_context is not None else None
+
+
+_MISSING = HostTraceContext(_EMPTY_CONTEXT, None, "missing")
+
+
+def _read_attr(obj: object, *names: str) -> object:
+    for name in names:
+        try:
+            value = getattr(obj, name)
+        except Exception:  # a property of an odd context object may raise anything
+            continue
+        if value is not None:
+            return value
+    return None
+
+
+def read_host_trace_context(context: object) -> HostTraceContext:
+    """Extract the host's span from a worker `Context`; never raises."""
+    trace_context = _read_attr(context, "trace_context")
+    if trace_context is None:
+        return _MISSING
+    traceparent = _read_attr(trace_context, "trace_parent", "Traceparent")
+    if not isinstance(traceparent, str) or not traceparent:
+        return _MISSING
+    if len(traceparent) > MAX_TRACEPARENT_LENGTH:
+        return HostTraceContext(_EMPTY_CONTEXT, None, "oversized", traceparent[:64])
+    carrier = {"traceparent": traceparent}
+    tracestate = _read_attr(trace_context, "trace_state", "Tracestate")
+    if isinstance(tracestate, str) and tracestate:
+        carrier["tracestate"] = tracestate
+    parent = _PROPAGATOR.extract(carrier)
+    span_context = trace.get_current_span(parent).get_span_context()
+    if not span_context.is_valid:
+        return HostTraceContext(_EMPTY_CONTEXT, None, "invalid", traceparent)
+    return HostTraceContext(parent, span_context, None, traceparent)
