@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from .extensions.func_level.decorator import function
 from .shared.current import current
 from .shared.invocation import Invocation, RetryInfo
 from .shared.pipeline import Middleware, Pipeline
@@ -31,6 +32,7 @@ __all__ = [
     "Settings",
     "configure",
     "current",
+    "function",
 ]
 
 _LAZY = {

@@ -23,25 +23,15 @@ from typing import Any
 
 from ..shared.current import current_invocation
 from ..shared.diagnostics import forget_reports, report_once
-from ..shared.invocation import Invocation
+from ..shared.invocation import Invocation, InvocationAbandoned
+from ..shared.metrics import MetricsMiddleware
 from ..shared.pipeline import Pipeline
 from ..shared.settings import DEFAULT_FUNCTION_OPTIONS, FunctionOptions, Settings
+from ..shared.telemetry import setup_telemetry
+from ..shared.tracing import TraceMiddleware
 from ..shared.triggers import TriggerCache
 
 __all__ = ["InvocationAbandoned", "InvocationRunner", "get_runner", "reset_runner"]
-
-
-class InvocationAbandoned(Exception):
-    """Given to `on_error` for an invocation whose end the worker never reported.
-
-    `in_own_context` is True when `on_error` runs in the invocation's own thread context (so context
-    variables it set can be reset), False when it runs elsewhere (a finished task's callback, shutdown).
-    """
-
-    def __init__(self, reason: str, *, in_own_context: bool) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.in_own_context = in_own_context
 
 
 class _Active:
@@ -93,8 +83,24 @@ class InvocationRunner:
 
     @staticmethod
     def _middlewares(settings: Settings) -> Sequence[Any]:
-        # The one place that knows the order of features: funcscope's own first, the user's last.
-        return settings.middleware
+        # The one place that knows the order of features. The span comes first, so it is the first thing
+        # opened and the last thing closed; the user's own middlewares come last, inside everything else.
+        stack: list[Any] = []
+        if settings.tracing or settings.metrics:
+            telemetry = setup_telemetry(
+                tracer_provider=settings.tracer_provider,
+                meter_provider=settings.meter_provider,
+                exporter=settings.exporter,
+                service_name=settings.service_name,
+                flush_timeout_ms=settings.flush_timeout_ms,
+                want_metrics=settings.metrics,
+            )
+            if settings.tracing:
+                stack.append(TraceMiddleware(telemetry.tracer, settings.sample_ratio))
+            if settings.metrics:
+                stack.append(MetricsMiddleware(telemetry.meter))
+        stack.extend(settings.middleware)
+        return stack
 
     def pipeline_for(self, function_name: str) -> Pipeline:
         pipeline = self._pipelines.get(function_name)

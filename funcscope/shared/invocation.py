@@ -15,7 +15,7 @@ from typing import Any
 from .trace_context import HostTraceContext, read_host_trace_context
 from .triggers import Trigger
 
-__all__ = ["Invocation", "RetryInfo", "read_retry_info", "NO_RETRY"]
+__all__ = ["Invocation", "InvocationAbandoned", "RetryInfo", "read_retry_info", "NO_RETRY"]
 
 
 @dataclass(frozen=True)
@@ -151,3 +151,16 @@ class Invocation:
 
     def __repr__(self) -> str:
         return f"<Invocation {self.function_name} {self.invocation_id}>"
+
+
+class InvocationAbandoned(Exception):
+    """Given to `on_error` for an invocation whose end the worker never reported.
+
+    `in_own_context` is True when `on_error` runs in the invocation's own thread context (so context
+    variables it set can be reset), False when it runs elsewhere (a finished task's callback, shutdown).
+    """
+
+    def __init__(self, reason: str, *, in_own_context: bool) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.in_own_context = in_own_context

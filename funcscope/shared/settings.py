@@ -18,6 +18,7 @@ from .diagnostics import report_once
 __all__ = ["Settings", "FunctionOptions", "ENV_PREFIX"]
 
 ENV_PREFIX = "FUNCSCOPE_"
+EXPORTERS = ("auto", "azure-monitor", "otlp", "console", "none")
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -49,6 +50,37 @@ def _env_ratio(environ: Mapping[str, str], name: str, default: float) -> float:
         return default
 
 
+def _env_choice(environ: Mapping[str, str], name: str, choices: tuple[str, ...], default: str) -> str:
+    raw = environ.get(name)
+    if raw is None or not raw.strip():
+        return default
+    value = raw.strip().lower()
+    if value in choices:
+        return value
+    report_once(
+        ("setting", name),
+        f"funcscope: app setting {name}={raw!r} is not one of {', '.join(choices)}; using {default!r}.",
+    )
+    return default
+
+
+def _env_millis(environ: Mapping[str, str], name: str, default: int) -> int:
+    raw = environ.get(name)
+    if raw is None or not raw.strip():
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = -1
+    if value < 0:
+        report_once(
+            ("setting", name),
+            f"funcscope: app setting {name}={raw!r} is not a whole number of milliseconds; using {default}.",
+        )
+        return default
+    return value
+
+
 def _check_ratio(name: str, value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= float(value) <= 1.0:
         raise ValueError(f"{name} must be a number from 0 to 1, got {value!r}")
@@ -69,13 +101,28 @@ class Settings:
     """Process-wide settings.
 
     - `enabled` (`FUNCSCOPE_ENABLED`, default true): run the pipeline at all.
+    - `tracing` (`FUNCSCOPE_TRACING`, default true): a span per invocation.
+    - `metrics` (`FUNCSCOPE_METRICS`, default true): invocation metrics.
     - `sample_ratio` (`FUNCSCOPE_SAMPLE_RATIO`, default 1.0): share of root traces (no usable host parent)
       that are sampled; invocations with a host parent follow the host's sampled flag.
+    - `exporter` (`FUNCSCOPE_EXPORTER`, default "auto"): where funcscope sends telemetry when it configures the
+      providers itself: "auto" (Azure Monitor and/or OTLP as their settings are present), "azure-monitor",
+      "otlp", "console" or "none". Ignored when providers were configured already.
+    - `service_name` (default: `OTEL_SERVICE_NAME`, else the site name): the resource's `service.name`.
+    - `flush_timeout_ms` (`FUNCSCOPE_FLUSH_TIMEOUT_MS`, default 2000): the longest a flush may wait.
+    - `tracer_provider`, `meter_provider` (configure only): providers to use instead of the global ones.
     - `middleware` (configure only): the user's own middlewares, run after funcscope's own ones.
     """
 
     enabled: bool = True
+    tracing: bool = True
+    metrics: bool = True
     sample_ratio: float = 1.0
+    exporter: str = "auto"
+    service_name: str | None = None
+    flush_timeout_ms: int = 2000
+    tracer_provider: Any = None
+    meter_provider: Any = None
     middleware: tuple[Any, ...] = ()
 
     @classmethod
@@ -83,7 +130,11 @@ class Settings:
         env = os.environ if environ is None else environ
         return cls(
             enabled=_env_bool(env, ENV_PREFIX + "ENABLED", True),
+            tracing=_env_bool(env, ENV_PREFIX + "TRACING", True),
+            metrics=_env_bool(env, ENV_PREFIX + "METRICS", True),
             sample_ratio=_env_ratio(env, ENV_PREFIX + "SAMPLE_RATIO", 1.0),
+            exporter=_env_choice(env, ENV_PREFIX + "EXPORTER", EXPORTERS, "auto"),
+            flush_timeout_ms=_env_millis(env, ENV_PREFIX + "FLUSH_TIMEOUT_MS", 2000),
         )
 
     def with_options(self, **options: Any) -> Settings:
@@ -95,8 +146,17 @@ class Settings:
                 f"funcscope.configure() got unknown option(s) {', '.join(unknown)}; valid: {', '.join(sorted(known))}"
             )
         checked = dict(options)
-        if "enabled" in checked and not isinstance(checked["enabled"], bool):
-            raise TypeError(f"enabled must be True or False, got {checked['enabled']!r}")
+        for name in ("enabled", "tracing", "metrics"):
+            if name in checked and not isinstance(checked[name], bool):
+                raise TypeError(f"{name} must be True or False, got {checked[name]!r}")
+        if "exporter" in checked and checked["exporter"] not in EXPORTERS:
+            raise ValueError(f"exporter must be one of {', '.join(EXPORTERS)}, got {checked['exporter']!r}")
+        if "service_name" in checked and not isinstance(checked["service_name"], (str, type(None))):
+            raise TypeError(f"service_name must be a string, got {checked['service_name']!r}")
+        if "flush_timeout_ms" in checked:
+            value = checked["flush_timeout_ms"]
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"flush_timeout_ms must be a whole number of milliseconds >= 0, got {value!r}")
         if "sample_ratio" in checked:
             checked["sample_ratio"] = _check_ratio("sample_ratio", checked["sample_ratio"])
         if "middleware" in checked:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import azure.functions as func
 from opentelemetry.semconv._incubating.attributes.faas_attributes import FaasTriggerValues
@@ -29,6 +29,7 @@ class Trigger:
     faas_trigger: str  # semantic-convention `faas.trigger` value
     span_kind: SpanKind
     messaging_system: str | None = None
+    route: str | None = None  # HTTP route template, when function.json tells it (v1 apps)
 
     @property
     def is_http(self) -> bool:
@@ -94,17 +95,38 @@ def classify_arguments(func_args: Mapping[str, object] | None) -> Trigger | None
     return None
 
 
+def _read_json(path: str) -> object:
+    try:
+        with open(path, encoding="utf-8-sig") as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def _route_prefix(app_root: str) -> str:
+    # host.json may change the "api" prefix of HTTP routes (extensions.http.routePrefix).
+    host = _read_json(os.path.join(app_root, "host.json"))
+    try:
+        prefix = host["extensions"]["http"]["routePrefix"]  # type: ignore[index]
+    except (TypeError, KeyError):
+        return "api"
+    return prefix.strip("/") if isinstance(prefix, str) else "api"
+
+
 def read_function_json_trigger(function_directory: str) -> Trigger | None:
     """The trigger declared in a v1 function folder's function.json, or None when there is none to read."""
-    try:
-        with open(os.path.join(function_directory, "function.json"), encoding="utf-8") as f:
-            bindings = json.load(f).get("bindings", [])
-    except (OSError, ValueError, AttributeError):
-        return None
+    config = _read_json(os.path.join(function_directory, "function.json"))
+    bindings = config.get("bindings") if isinstance(config, dict) else None
     for binding in bindings if isinstance(bindings, list) else []:
         binding_type = binding.get("type") if isinstance(binding, dict) else None
         if isinstance(binding_type, str) and binding_type.lower().endswith("trigger"):
-            return classify_binding_type(binding_type)
+            trigger = classify_binding_type(binding_type)
+            if trigger.is_http:
+                route = binding.get("route")
+                route = route.strip("/") if isinstance(route, str) and route else os.path.basename(function_directory)
+                prefix = _route_prefix(os.path.dirname(os.path.abspath(function_directory)))
+                trigger = replace(trigger, route="/" + "/".join(p for p in (prefix, route) if p))
+            return trigger
     return None
 
 

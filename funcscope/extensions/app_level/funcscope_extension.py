@@ -7,6 +7,7 @@ from typing import Any
 
 from azure.functions import AppExtensionBase, Context
 
+from ...runtime import classic_worker
 from ...runtime.runner import get_runner
 from ...shared.settings import Settings
 
@@ -23,6 +24,12 @@ class FuncScopeExtension(AppExtensionBase):
 
     The worker calls the hooks below only when the app setting `PYTHON_ENABLE_WORKER_EXTENSIONS=1` is set.
     """
+
+    @classmethod
+    def init(cls) -> None:
+        """Called by `azure.functions` when this class is created (the module's import): inside the classic
+        worker, patch its invocation wrappers so failed invocations reach the pipeline's `on_error`."""
+        classic_worker.instrument()
 
     @classmethod
     def configure(cls, **options: Any) -> Settings:  # type: ignore[override]

@@ -8,6 +8,7 @@ from typing import Any
 
 from azure.functions import Context, FuncExtensionBase
 
+from ...runtime import classic_worker
 from ...runtime.runner import get_runner
 from ...shared.settings import FunctionOptions
 
@@ -40,6 +41,7 @@ class FunctionScope(FuncExtensionBase):
             sample_ratio=sample_ratio, attributes=dict(attributes or {}), tracing=tracing, middleware=tuple(middleware)
         )
         get_runner().set_function_options(self.function_name, self.options)
+        classic_worker.instrument()
 
     def post_function_load(self, function_name: str, function_directory: str, *args: Any, **kwargs: Any) -> None:
         """Called once, right after the worker loaded this function."""

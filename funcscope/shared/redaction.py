@@ -1,0 +1,67 @@
+"""Keeping secrets out of telemetry: function keys, credentials, connection strings, instrumentation keys."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+__all__ = ["REDACTED", "redact_url", "redact_headers", "redact_text", "SENSITIVE_HEADERS", "SENSITIVE_QUERY_KEYS"]
+
+REDACTED = "REDACTED"
+
+SENSITIVE_QUERY_KEYS = frozenset(
+    {"code", "sig", "signature", "key", "api-key", "apikey", "token", "access_token", "client_secret", "password"}
+)
+SENSITIVE_HEADERS = frozenset(
+    {
+        "authorization",
+        "proxy-authorization",
+        "cookie",
+        "set-cookie",
+        "x-functions-key",
+        "x-api-key",
+        "ocp-apim-subscription-key",
+        "x-ms-client-principal",
+    }
+)
+
+# key=value pairs of connection strings (storage, Service Bus, Event Hubs, Cosmos DB, Application Insights).
+_SECRET_PAIRS = re.compile(
+    r"(?i)\b(AccountKey|SharedAccessKey|SharedAccessSignature|InstrumentationKey|Password|Pwd|AccessKey|ApiKey|Secret)"
+    r"=([^;\s\"']+)"
+)
+_BEARER = re.compile(r"(?i)\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]{8,}")
+
+
+def redact_url(url: str) -> str:
+    """The URL with credentials and sensitive query values (e.g. the function key in `code=`) replaced."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return REDACTED
+    netloc = parts.netloc
+    if "@" in netloc:
+        netloc = f"{REDACTED}@{netloc.rsplit('@', 1)[1]}"
+    query = parts.query
+    if query:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        if any(k.lower() in SENSITIVE_QUERY_KEYS for k, _ in pairs):
+            query = urlencode([(k, REDACTED if k.lower() in SENSITIVE_QUERY_KEYS else v) for k, v in pairs])
+    if netloc == parts.netloc and query == parts.query:
+        return url
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """A copy of the headers with credentials, keys and cookies replaced."""
+    return {k: (REDACTED if k.lower() in SENSITIVE_HEADERS else v) for k, v in headers.items()}
+
+
+def redact_text(text: str) -> str:
+    """Free text (an exception message, say) with connection-string secrets and bearer tokens replaced."""
+    if "=" in text:
+        text = _SECRET_PAIRS.sub(lambda m: f"{m.group(1)}={REDACTED}", text)
+    if "earer" in text or "asic" in text:
+        text = _BEARER.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
+    return text

@@ -1,0 +1,255 @@
+"""Where funcscope's spans and metrics go: the OpenTelemetry providers, set up once per process.
+
+Order of preference, first match wins:
+1. providers passed to `configure(tracer_provider=..., meter_provider=...)`;
+2. global providers someone already configured (the user, or the worker itself when
+   `PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY` is on) - reused, never configured twice;
+3. providers funcscope configures and installs globally, exporting to Azure Monitor when
+   `APPLICATIONINSIGHTS_CONNECTION_STRING` is set, to OTLP when `OTEL_EXPORTER_OTLP_ENDPOINT` is set, to the
+   console when asked (`exporter="console"`); when nothing would export, one warning says so.
+
+Spans leave through a `BatchSpanProcessor`, so exporting never blocks an invocation; `flush()` waits at most
+`flush_timeout_ms`.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from opentelemetry import metrics, trace
+from opentelemetry.sdk.resources import OTELResourceDetector, Resource
+from opentelemetry.semconv._incubating.attributes.cloud_attributes import (
+    CLOUD_PLATFORM,
+    CLOUD_PROVIDER,
+    CloudPlatformValues,
+    CloudProviderValues,
+)
+from opentelemetry.semconv.attributes.service_attributes import SERVICE_NAME
+
+from .diagnostics import report_once
+
+__all__ = ["Telemetry", "setup_telemetry", "build_resource", "PROCESS_INSTANCE_ID"]
+
+SERVICE_INSTANCE_ID = "service.instance.id"
+PROCESS_INSTANCE_ID = str(uuid.uuid4())  # one per worker process, so processes of one instance are told apart
+
+INSTRUMENTATION_NAME = "funcscope"
+
+
+def build_resource(service_name: str | None = None, environ: Mapping[str, str] | None = None) -> Resource:
+    """The Azure Functions resource (site name, region, instance) with a per-process `service.instance.id`.
+
+    `OTEL_RESOURCE_ATTRIBUTES` and `OTEL_SERVICE_NAME` override what is detected; `service_name` overrides all.
+    """
+    from opentelemetry.resource.detector.azure.functions import AzureFunctionsResourceDetector
+
+    ours = Resource(
+        {
+            SERVICE_INSTANCE_ID: PROCESS_INSTANCE_ID,
+            CLOUD_PROVIDER: CloudProviderValues.AZURE.value,
+            CLOUD_PLATFORM: CloudPlatformValues.AZURE_FUNCTIONS.value,
+        }
+    )
+    env = os.environ if environ is None else environ
+    site = env.get("WEBSITE_SITE_NAME")
+    if site:
+        ours = ours.merge(Resource({SERVICE_NAME: site}))
+    resource = Resource.create().merge(ours).merge(AzureFunctionsResourceDetector().detect())
+    resource = resource.merge(OTELResourceDetector().detect())
+    if service_name:
+        resource = resource.merge(Resource({SERVICE_NAME: service_name}))
+    return resource
+
+
+def _is_configured_tracer_provider(provider: object) -> bool:
+    return not isinstance(provider, (trace.ProxyTracerProvider, trace.NoOpTracerProvider))
+
+
+def _is_configured_meter_provider(provider: object) -> bool:
+    # The API's placeholder is a private proxy class; anything else was installed by someone.
+    return not isinstance(provider, metrics.NoOpMeterProvider) and type(provider).__name__ != "_ProxyMeterProvider"
+
+
+@dataclass
+class Telemetry:
+    """The tracer and meter funcscope emits with, and the providers it configured itself (if any)."""
+
+    tracer: trace.Tracer
+    meter: metrics.Meter
+    source: str  # "given", "global" or "funcscope"
+    exporters: tuple[str, ...] = ()
+    flush_timeout_ms: int = 2000
+    _owned: list[Any] = field(default_factory=list)
+    _tracer_provider: Any = None
+    _meter_provider: Any = None
+
+    def flush(self, timeout_ms: int | None = None) -> bool:
+        """Push buffered telemetry out, waiting at most `timeout_ms` (default: the configured flush timeout)."""
+        timeout = self.flush_timeout_ms if timeout_ms is None else timeout_ms
+        ok = True
+        for provider in (self._tracer_provider, self._meter_provider):
+            force_flush = getattr(provider, "force_flush", None)
+            if force_flush is None:
+                continue
+            try:
+                ok = bool(force_flush(timeout_millis=timeout)) and ok
+            except Exception as exc:
+                report_once(("telemetry", "flush", type(exc).__name__), f"funcscope: flush failed: {exc!r}")
+                ok = False
+        return ok
+
+    def shutdown(self) -> None:
+        """Flush and shut down the providers funcscope created; providers it reused are left alone."""
+        self.flush()
+        for provider in self._owned:
+            try:
+                provider.shutdown()
+            except Exception as exc:
+                report_once(("telemetry", "shutdown", type(exc).__name__), f"funcscope: shutdown failed: {exc!r}")
+
+
+_lock = threading.Lock()
+_configured: Telemetry | None = None  # what funcscope installed globally, at most once per process
+
+
+def setup_telemetry(
+    *,
+    tracer_provider: Any = None,
+    meter_provider: Any = None,
+    exporter: str = "auto",
+    service_name: str | None = None,
+    flush_timeout_ms: int = 2000,
+    want_metrics: bool = True,
+) -> Telemetry:
+    """The providers to emit with, by the order of preference in this module's docstring."""
+    from .. import __version__
+
+    if tracer_provider is not None or meter_provider is not None:
+        tp = tracer_provider if tracer_provider is not None else trace.get_tracer_provider()
+        mp = meter_provider if meter_provider is not None else metrics.get_meter_provider()
+        return Telemetry(
+            tp.get_tracer(INSTRUMENTATION_NAME, __version__),
+            mp.get_meter(INSTRUMENTATION_NAME, __version__),
+            "given",
+            flush_timeout_ms=flush_timeout_ms,
+            _tracer_provider=tp,
+            _meter_provider=mp,
+        )
+    global _configured
+    with _lock:
+        if _configured is not None:
+            _configured.flush_timeout_ms = flush_timeout_ms
+            return _configured
+        tp, mp = trace.get_tracer_provider(), metrics.get_meter_provider()
+        if _is_configured_tracer_provider(tp):
+            if want_metrics and not _is_configured_meter_provider(mp):
+                report_once(
+                    ("telemetry", "no-meter-provider"),
+                    "funcscope: a tracer provider is configured but no meter provider; invocation metrics are "
+                    "recorded into a no-op meter. Configure a MeterProvider to export them.",
+                )
+            return Telemetry(
+                tp.get_tracer(INSTRUMENTATION_NAME, __version__),
+                mp.get_meter(INSTRUMENTATION_NAME, __version__),
+                "global",
+                flush_timeout_ms=flush_timeout_ms,
+                _tracer_provider=tp,
+                _meter_provider=mp,
+            )
+        _configured = _configure_providers(exporter, service_name, flush_timeout_ms, __version__)
+        return _configured
+
+
+def _configure_providers(exporter: str, service_name: str | None, flush_timeout_ms: int, version: str) -> Telemetry:
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+    from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased
+
+    span_exporters, metric_exporters, names = _exporters(exporter)
+    resource = build_resource(service_name)
+    # funcscope samples invocation spans itself (host's flag, or its ratio for roots); the provider follows
+    # the parent, so spans the user starts inside an invocation share its decision.
+    tracer_provider = TracerProvider(resource=resource, sampler=ParentBased(ALWAYS_ON))
+    for span_exporter in span_exporters:
+        tracer_provider.add_span_processor(BatchSpanProcessor(span_exporter))
+    readers = [PeriodicExportingMetricReader(m) for m in metric_exporters]
+    meter_provider = MeterProvider(resource=resource, metric_readers=readers)
+    trace.set_tracer_provider(tracer_provider)
+    metrics.set_meter_provider(meter_provider)
+    return Telemetry(
+        tracer_provider.get_tracer(INSTRUMENTATION_NAME, version),
+        meter_provider.get_meter(INSTRUMENTATION_NAME, version),
+        "funcscope",
+        exporters=tuple(names),
+        flush_timeout_ms=flush_timeout_ms,
+        _owned=[tracer_provider, meter_provider],
+        _tracer_provider=tracer_provider,
+        _meter_provider=meter_provider,
+    )
+
+
+def _exporters(choice: str) -> tuple[list[Any], list[Any], list[str]]:
+    spans: list[Any] = []
+    metric: list[Any] = []
+    names: list[str] = []
+    wanted = {"azure-monitor", "otlp", "console"} if choice == "auto" else {choice}
+    if "azure-monitor" in wanted and (os.environ.get("APPLICATIONINSIGHTS_CONNECTION_STRING") or choice != "auto"):
+        try:
+            from azure.monitor.opentelemetry.exporter import AzureMonitorMetricExporter, AzureMonitorTraceExporter
+
+            spans.append(AzureMonitorTraceExporter())
+            metric.append(AzureMonitorMetricExporter())
+            names.append("azure-monitor")
+        except ImportError:
+            report_once(
+                ("telemetry", "missing-azure-monitor"),
+                "funcscope: APPLICATIONINSIGHTS_CONNECTION_STRING is set but the Azure Monitor exporter is not "
+                "installed; add 'funcscope[azure-monitor]' to requirements.txt.",
+            )
+        except Exception as exc:  # e.g. a malformed connection string
+            report_once(
+                ("telemetry", "azure-monitor-config"),
+                f"funcscope: the Azure Monitor exporter could not be set up ({exc}); nothing is sent there.",
+            )
+    if "otlp" in wanted and (os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or choice != "auto"):
+        try:
+            from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+            spans.append(OTLPSpanExporter())
+            metric.append(OTLPMetricExporter())
+            names.append("otlp")
+        except ImportError:
+            report_once(
+                ("telemetry", "missing-otlp"),
+                "funcscope: OTEL_EXPORTER_OTLP_ENDPOINT is set but the OTLP exporter is not installed; add "
+                "'funcscope[otlp]' to requirements.txt.",
+            )
+    if choice == "console":
+        from opentelemetry.sdk.metrics.export import ConsoleMetricExporter
+        from opentelemetry.sdk.trace.export import ConsoleSpanExporter
+
+        spans.append(ConsoleSpanExporter())
+        metric.append(ConsoleMetricExporter())
+        names.append("console")
+    if not names and choice != "none":
+        report_once(
+            ("telemetry", "no-exporter"),
+            "funcscope: no exporter is configured, so spans and metrics are recorded but sent nowhere. Set "
+            "APPLICATIONINSIGHTS_CONNECTION_STRING or OTEL_EXPORTER_OTLP_ENDPOINT, or configure(exporter='console').",
+        )
+    return spans, metric, names
+
+
+def forget_configured_providers() -> None:
+    """Forget the providers funcscope installed (for tests that run many configurations in one process)."""
+    global _configured
+    with _lock:
+        _configured = None

@@ -1,0 +1,216 @@
+"""The trace middleware: one span per invocation, a child of the Functions host's span.
+
+Sampling follows the host: with a usable host parent the invocation is sampled exactly when the host's
+`traceparent` says so; a root invocation (no usable parent) is sampled with the configured ratio. A sampled-out
+invocation creates no span at all: only the parent context is attached, so the user's own spans inherit the
+decision and logs still carry a trace id.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import azure.functions as func
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
+from opentelemetry.semconv._incubating.attributes.cloud_attributes import CLOUD_PLATFORM, CLOUD_PROVIDER
+from opentelemetry.semconv._incubating.attributes.faas_attributes import (
+    FAAS_COLDSTART,
+    FAAS_INVOCATION_ID,
+    FAAS_NAME,
+    FAAS_TRIGGER,
+)
+from opentelemetry.semconv._incubating.attributes.messaging_attributes import MESSAGING_MESSAGE_ID, MESSAGING_SYSTEM
+from opentelemetry.semconv.attributes.http_attributes import (
+    HTTP_REQUEST_METHOD,
+    HTTP_RESPONSE_STATUS_CODE,
+    HTTP_ROUTE,
+)
+from opentelemetry.semconv.attributes.url_attributes import URL_FULL, URL_PATH
+from opentelemetry.trace import NonRecordingSpan, SpanContext, Status, StatusCode, TraceFlags
+
+from . import attributes as attr
+from .diagnostics import report_once
+from .invocation import Invocation, InvocationAbandoned
+from .redaction import redact_text, redact_url
+from .triggers import Trigger
+
+__all__ = ["TraceMiddleware", "http_status_of"]
+
+_ID_GENERATOR = RandomIdGenerator()
+
+_PROBLEM_WARNINGS = {
+    "invalid": "the host passed a malformed traceparent",
+    "oversized": "the host passed a traceparent longer than 512 characters",
+}
+
+
+def http_status_of(result: object) -> int | None:
+    """The status code of an `HttpResponse` result, else None."""
+    if isinstance(result, func.HttpResponse):
+        try:
+            return int(result.status_code)
+        except (TypeError, ValueError):
+            return None
+    return None
+
+
+def _message_id(message: object) -> str | None:
+    if isinstance(message, func.ServiceBusMessage):
+        value = message.message_id
+    elif isinstance(message, (func.QueueMessage, func.EventGridEvent)):
+        value = message.id
+    else:
+        return None
+    return value if isinstance(value, str) and value else None
+
+
+class TraceMiddleware:
+    """Opens the invocation span in `before`, closes it in `after` / `on_error`.
+
+    Span: name = function name; kind by trigger; attributes `faas.*`, `cloud.*`, HTTP method/route/URL
+    (function keys redacted) and status, messaging system and message id, retry count/max/final, and the
+    function's extra attributes. ERROR status for an exception (recorded) or an HTTP 5xx response.
+    """
+
+    def __init__(self, tracer: trace.Tracer, sample_ratio: float = 1.0) -> None:
+        self._tracer = tracer
+        self._sample_ratio = sample_ratio
+        # Per function: (options, trigger, attributes that do not change between invocations).
+        self._static: dict[str, tuple[Any, Trigger, dict[str, Any]]] = {}
+
+    # -- hooks ---------------------------------------------------------------------------------------------
+
+    def before(self, invocation: Invocation) -> None:
+        host = invocation.host
+        if host.problem is not None and host.problem != "missing":
+            report_once(
+                ("traceparent", host.problem),
+                f"funcscope: {_PROBLEM_WARNINGS[host.problem]} (e.g. {host.raw_traceparent!r} for "
+                f"{invocation.function_name}); such invocations start a new root trace marked with the "
+                f"{attr.INVALID_TRACEPARENT} attribute.",
+            )
+        options = invocation.options
+        if options is not None and not options.tracing:
+            if host.span_context is not None:  # keep the user's own spans in the host's trace
+                invocation.state[self] = (None, otel_context.attach(host.parent))
+            return
+        if not self._sampled(invocation):
+            invocation.state[self] = (None, otel_context.attach(self._unsampled_parent(invocation)))
+            return
+        span = self._tracer.start_span(
+            invocation.function_name,
+            context=host.parent,
+            kind=invocation.trigger.span_kind,
+            attributes=self._attributes(invocation),
+            start_time=invocation.start_ns,
+        )
+        invocation.state[self] = (span, otel_context.attach(trace.set_span_in_context(span, host.parent)))
+
+    def after(self, invocation: Invocation, result: Any) -> None:
+        span, token = invocation.state.pop(self, (None, None))
+        if token is not None:
+            otel_context.detach(token)
+        if span is None:
+            return
+        status = http_status_of(result)
+        if status is not None:
+            span.set_attribute(HTTP_RESPONSE_STATUS_CODE, status)
+            if status >= 500:
+                span.set_status(Status(StatusCode.ERROR, f"HTTP {status}"))
+        span.end()
+
+    def on_error(self, invocation: Invocation, exc: BaseException) -> None:
+        span, token = invocation.state.pop(self, (None, None))
+        abandoned = isinstance(exc, InvocationAbandoned)
+        # A context token can only be reset in the context it was set in.
+        if token is not None and (not abandoned or exc.in_own_context):  # type: ignore[union-attr]
+            otel_context.detach(token)
+        if span is None:
+            return
+        if abandoned:
+            span.set_attribute(attr.ABANDONED, exc.reason)  # type: ignore[union-attr]
+            span.set_status(Status(StatusCode.ERROR, exc.reason))  # type: ignore[union-attr]
+        else:
+            message = redact_text(str(exc))
+            span.record_exception(exc, attributes={"exception.message": message}, escaped=True)
+            span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {message}"))
+        span.end()
+
+    # -- helpers -------------------------------------------------------------------------------------------
+
+    def _sampled(self, invocation: Invocation) -> bool:
+        host_span = invocation.host.span_context
+        if host_span is not None:
+            return host_span.trace_flags.sampled
+        options = invocation.options
+        ratio = options.sample_ratio if options is not None and options.sample_ratio is not None else self._sample_ratio
+        return ratio >= 1.0 or (ratio > 0.0 and random.random() < ratio)
+
+    @staticmethod
+    def _unsampled_parent(invocation: Invocation) -> otel_context.Context:
+        host = invocation.host
+        if host.span_context is not None:
+            return host.parent
+        # A root invocation that is not sampled still gets ids, so its logs and downstream calls correlate.
+        root = SpanContext(
+            _ID_GENERATOR.generate_trace_id(), _ID_GENERATOR.generate_span_id(), False, TraceFlags(TraceFlags.DEFAULT)
+        )
+        return trace.set_span_in_context(NonRecordingSpan(root))
+
+    def _static_attributes(self, invocation: Invocation) -> dict[str, Any]:
+        cached = self._static.get(invocation.function_name)
+        if cached is not None and cached[0] is invocation.options and cached[1] is invocation.trigger:
+            return cached[2]
+        trigger = invocation.trigger
+        static: dict[str, Any] = {
+            FAAS_NAME: invocation.function_name,
+            FAAS_TRIGGER: trigger.faas_trigger,
+            CLOUD_PROVIDER: "azure",
+            CLOUD_PLATFORM: "azure.functions",
+        }
+        if trigger.messaging_system:
+            static[MESSAGING_SYSTEM] = trigger.messaging_system
+        if trigger.route:
+            static[HTTP_ROUTE] = trigger.route
+        if invocation.options is not None:
+            static.update(invocation.options.attributes)
+        self._static[invocation.function_name] = (invocation.options, trigger, static)
+        return static
+
+    def _attributes(self, invocation: Invocation) -> dict[str, Any]:
+        attributes = dict(self._static_attributes(invocation))
+        attributes[FAAS_INVOCATION_ID] = invocation.invocation_id
+        attributes[FAAS_COLDSTART] = invocation.cold_start
+        retry = invocation.retry
+        attributes[attr.RETRY_COUNT] = retry.count
+        attributes[attr.RETRY_MAX_COUNT] = retry.max_count
+        attributes[attr.RETRY_IS_FINAL] = retry.is_final
+        problem = invocation.host.problem
+        if problem is not None and problem != "missing":
+            attributes[attr.INVALID_TRACEPARENT] = problem
+        trigger = invocation.trigger
+        if trigger.is_http:
+            for value in invocation.func_args.values():
+                if isinstance(value, func.HttpRequest):
+                    attributes[HTTP_REQUEST_METHOD] = value.method
+                    attributes[URL_FULL] = redact_url(value.url)
+                    attributes[URL_PATH] = _url_path(value.url)
+                    break
+        elif trigger.messaging_system:
+            for value in invocation.func_args.values():
+                message_id = _message_id(value)
+                if message_id is not None:
+                    attributes[MESSAGING_MESSAGE_ID] = message_id
+                    break
+        return attributes
+
+
+def _url_path(url: str) -> str:
+    # Cheaper than a full URL parse on every HTTP invocation: path = between the authority and the query.
+    rest = url.split("://", 1)[-1]
+    slash = rest.find("/")
+    path = rest[slash:] if slash >= 0 else "/"
+    return path.split("?", 1)[0].split("#", 1)[0]

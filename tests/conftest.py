@@ -1,0 +1,42 @@
+"""Shared test setup: one in-memory OpenTelemetry pipeline for the whole test process, and a fresh funcscope
+runner per test.
+
+OpenTelemetry lets a process set its global providers once, so they are set here, at import; tests read the
+spans through the `spans` fixture (cleared per test). Tests of funcscope's own provider set-up run in child
+processes, where no provider is set yet.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ["APPLICATIONINSIGHTS_STATSBEAT_DISABLED_ALL"] = "true"  # statsbeat would call public endpoints
+
+import pytest  # noqa: E402
+from opentelemetry import trace  # noqa: E402
+from opentelemetry.sdk.trace import TracerProvider  # noqa: E402
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor  # noqa: E402
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter  # noqa: E402
+
+from funcscope.runtime import reset_runner  # noqa: E402
+from funcscope.shared.settings import Settings  # noqa: E402
+
+SPAN_EXPORTER = InMemorySpanExporter()
+_provider = TracerProvider()
+_provider.add_span_processor(SimpleSpanProcessor(SPAN_EXPORTER))
+trace.set_tracer_provider(_provider)
+
+
+@pytest.fixture
+def spans() -> InMemorySpanExporter:
+    """The in-memory exporter behind the global tracer provider, emptied for this test."""
+    SPAN_EXPORTER.clear()
+    return SPAN_EXPORTER
+
+
+@pytest.fixture(autouse=True)
+def _fresh_funcscope():
+    """Each test starts with a new runner (settings from the environment, reports forgotten)."""
+    reset_runner(Settings(metrics=False))
+    yield
+    reset_runner(Settings(metrics=False))
