@@ -26,6 +26,7 @@ from ..shared.diagnostics import forget_reports, report_once
 from ..shared.invocation import Invocation, InvocationAbandoned
 from ..shared.metrics import MetricsMiddleware
 from ..shared.pipeline import Pipeline
+from ..shared.retry import RetryMiddleware
 from ..shared.settings import DEFAULT_FUNCTION_OPTIONS, FunctionOptions, Settings
 from ..shared.telemetry import setup_telemetry
 from ..shared.tracing import TraceMiddleware
@@ -85,20 +86,20 @@ class InvocationRunner:
     def _middlewares(settings: Settings) -> Sequence[Any]:
         # The one place that knows the order of features. The span comes first, so it is the first thing
         # opened and the last thing closed; the user's own middlewares come last, inside everything else.
+        telemetry = setup_telemetry(
+            tracer_provider=settings.tracer_provider,
+            meter_provider=settings.meter_provider,
+            exporter=settings.exporter,
+            service_name=settings.service_name,
+            flush_timeout_ms=settings.flush_timeout_ms,
+            want_metrics=settings.metrics,
+        )
         stack: list[Any] = []
-        if settings.tracing or settings.metrics:
-            telemetry = setup_telemetry(
-                tracer_provider=settings.tracer_provider,
-                meter_provider=settings.meter_provider,
-                exporter=settings.exporter,
-                service_name=settings.service_name,
-                flush_timeout_ms=settings.flush_timeout_ms,
-                want_metrics=settings.metrics,
-            )
-            if settings.tracing:
-                stack.append(TraceMiddleware(telemetry.tracer, settings.sample_ratio))
-            if settings.metrics:
-                stack.append(MetricsMiddleware(telemetry.meter))
+        if settings.tracing:
+            stack.append(TraceMiddleware(telemetry.tracer, settings.sample_ratio))
+        if settings.metrics:
+            stack.append(MetricsMiddleware(telemetry.meter))
+        stack.append(RetryMiddleware(telemetry.meter))
         stack.extend(settings.middleware)
         return stack
 

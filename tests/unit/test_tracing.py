@@ -203,3 +203,35 @@ def test_tracing_off_globally(spans):
     funcscope.configure(tracing=False)
     run(FakeContext())
     assert spans.get_finished_spans() == ()
+
+
+def test_retry_previous_failure_event(spans):
+    run(FakeContext(retry_context=Retry(2, 3)))
+    (span,) = spans.get_finished_spans()
+    (event,) = span.events
+    assert event.name == "azure.functions.retry.previous_failure"
+    assert event.attributes["exception.message"] == "previous failure"
+
+
+def test_final_attempt_failure_logs_once_and_counts(spans, caplog):
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+    reader = InMemoryMetricReader()
+    funcscope.configure(meter_provider=MeterProvider(metric_readers=[reader]))
+    caplog.set_level(logging.ERROR, logger="funcscope.retry")
+    run(FakeContext(function_name="Job", retry_context=Retry(1, 2)), error=ValueError("first"))  # not final
+    run(FakeContext(function_name="Job", retry_context=Retry(2, 2)), error=ValueError("last"))
+    run(FakeContext(function_name="Job", retry_context=Retry(2, 2)), result=None)  # final but succeeded
+    run(FakeContext(function_name="Plain"), error=ValueError("no policy"))  # no retry policy: no alert
+    (record,) = [r for r in caplog.records if r.name == "funcscope.retry"]
+    assert record.levelno == logging.ERROR and "Final attempt 2 of 2 for Job" in record.getMessage()
+    points = [
+        p
+        for rm in reader.get_metrics_data().resource_metrics
+        for sm in rm.scope_metrics
+        for m in sm.metrics
+        if m.name == "azure.functions.retry.exhausted"
+        for p in m.data.data_points
+    ]
+    assert [(p.attributes["faas.name"], p.value) for p in points] == [("Job", 1)]
