@@ -1,0 +1,320 @@
+"""Builds real ``azure.functions`` trigger arguments from a plain per-invocation payload.
+
+A payload is a dict describing the trigger data; every key is optional and has a default:
+
+- httpTrigger: method, url, headers, params (else parsed from url), route_params, body
+- queueTrigger: body, id, dequeue_count, pop_receipt, insertion_time, expiration_time, time_next_visible
+- serviceBusTrigger: body, message_id, delivery_count, session_id, user_properties, application_properties,
+  content_type, correlation_id, enqueued_time_utc, time_to_live, ... (see ``_service_bus``)
+- eventHubTrigger: body, enqueued_time, partition_key, sequence_number, offset, iothub_metadata; a list of
+  such dicts when the binding's cardinality is "many"
+- timerTrigger: past_due, schedule_status, schedule
+- blobTrigger: data (or body), name, uri, length, blob_properties, metadata
+- eventGridTrigger: id, data, topic, subject, event_type, event_time, data_version
+- cosmosDBTrigger: a list of documents, or {"documents": [...]}
+
+Bodies may be bytes, str, or a dict/list (sent as JSON); times a datetime or an ISO 8601 str.
+The reserved key ``"$inputs"`` maps other input binding names to the value passed for them
+verbatim. Unknown trigger types receive the payload as is.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import uuid
+from collections.abc import Callable, Mapping
+from typing import Any, Generic, TypeVar
+from urllib.parse import parse_qsl, urlsplit
+
+import azure.functions as func
+from azure.functions import _eventgrid, _eventhub, blob, http, queue, servicebus, timer
+from azure.functions.meta import Datum
+
+from .errors import EmulatorError
+
+__all__ = ["INPUTS_KEY", "Out", "build_arguments"]
+
+INPUTS_KEY = "$inputs"
+T = TypeVar("T")
+
+
+class Out(func.Out, Generic[T]):  # type: ignore[type-arg]
+    """An output binding value holder, as the worker passes for ``direction: out`` bindings."""
+
+    def __init__(self) -> None:
+        self._value: T | None = None
+
+    def set(self, val: T) -> None:
+        self._value = val
+
+    def get(self) -> T | None:  # type: ignore[override]
+        return self._value
+
+    def __repr__(self) -> str:
+        return f"Out({self._value!r})"
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+class _Payload:
+    """Typed access to one trigger payload, turning every mistake into a clear EmulatorError."""
+
+    def __init__(self, function_name: str, trigger: str, data: Mapping[str, Any], allowed: set[str]) -> None:
+        self.where = f"payload for {trigger} function {function_name!r}"
+        unknown = sorted(map(str, set(data) - allowed - {INPUTS_KEY}))
+        if unknown:
+            raise EmulatorError(f"{self.where}: unknown key(s) {unknown}; expected some of {sorted(allowed)}")
+        self.data = data
+
+    def get(self, key: str, types: type | tuple[type, ...], default: Any = None) -> Any:
+        value = self.data.get(key)
+        if value is None:
+            return default
+        if isinstance(value, types):
+            return value
+        names = " or ".join(t.__name__ for t in (types if isinstance(types, tuple) else (types,)))
+        raise EmulatorError(f"{self.where}: {key!r} must be {names}, got {type(value).__name__}")
+
+    def body(self, key: str = "body", default: Any = b"") -> bytes:
+        value = self.data.get(key, default)
+        if value is None:
+            return b""
+        if isinstance(value, (bytes, bytearray)):
+            return bytes(value)
+        if isinstance(value, str):
+            return value.encode("utf-8")
+        if isinstance(value, (dict, list)):
+            try:
+                return json.dumps(value).encode("utf-8")
+            except (TypeError, ValueError) as exc:
+                raise EmulatorError(f"{self.where}: {key!r} is not JSON-serialisable: {exc}") from None
+        raise EmulatorError(
+            f"{self.where}: {key!r} must be bytes, str, dict or list, got {type(value).__name__}")
+
+    def mapping(self, key: str) -> dict[str, Any]:
+        value = self.get(key, Mapping, {})
+        return dict(value or {})
+
+    def str_mapping(self, key: str) -> dict[str, str]:
+        value = self.mapping(key)
+        bad = [k for k, v in value.items() if not isinstance(k, str) or not isinstance(v, str)]
+        if bad:
+            raise EmulatorError(f"{self.where}: {key!r} must map str to str (bad entries: {bad})")
+        return value
+
+    def time(self, key: str, default: dt.datetime | None = None) -> dt.datetime | None:
+        value = self.data.get(key, default)
+        if value is None or isinstance(value, dt.datetime):
+            return value
+        if isinstance(value, str):
+            try:
+                return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+            except ValueError:
+                raise EmulatorError(f"{self.where}: {key!r} is not an ISO 8601 time: {value!r}") from None
+        raise EmulatorError(f"{self.where}: {key!r} must be a datetime or ISO 8601 str")
+
+
+def _http(name: str, binding: Mapping[str, Any], data: Mapping[str, Any]) -> Any:
+    p = _Payload(name, "httpTrigger", data, {"method", "url", "headers", "params", "route_params", "body"})
+    route = binding.get("route") or name
+    url = p.get("url", str, f"http://localhost:7071/api/{route}")
+    headers = p.str_mapping("headers")
+    if isinstance(data.get("body"), (dict, list)) and not any(k.lower() == "content-type" for k in headers):
+        headers["Content-Type"] = "application/json"
+    params = p.str_mapping("params") if "params" in data else dict(parse_qsl(urlsplit(url).query))
+    method = p.get("method", str, "GET").upper()
+    return http.HttpRequest(method, url, headers=headers, params=params,
+                            route_params=p.str_mapping("route_params"), body_type="bytes", body=p.body())
+
+
+def _queue(name: str, binding: Mapping[str, Any], data: Mapping[str, Any]) -> Any:
+    p = _Payload(name, "queueTrigger", data, {
+        "body", "id", "dequeue_count", "pop_receipt", "insertion_time", "expiration_time",
+        "time_next_visible"})
+    inserted = p.time("insertion_time") or _now()
+    return queue.QueueMessage(
+        id=p.get("id", str) or str(uuid.uuid4()),
+        body=p.body(),
+        dequeue_count=p.get("dequeue_count", int, 1),
+        insertion_time=inserted,
+        expiration_time=p.time("expiration_time") or inserted + dt.timedelta(days=7),
+        time_next_visible=p.time("time_next_visible") or inserted + dt.timedelta(seconds=30),
+        pop_receipt=p.get("pop_receipt", str) or uuid.uuid4().hex,
+    )
+
+
+_SB_STR_KEYS = ("content_type", "correlation_id", "dead_letter_error_description", "dead_letter_reason",
+                "dead_letter_source", "label", "lock_token", "partition_key", "reply_to",
+                "reply_to_session_id", "session_id", "subject", "to", "transaction_partition_key")
+
+
+def _service_bus(name: str, binding: Mapping[str, Any], data: Mapping[str, Any]) -> Any:
+    p = _Payload(name, "serviceBusTrigger", data, {
+        "body", "message_id", "delivery_count", "enqueued_sequence_number", "sequence_number", "state",
+        "enqueued_time_utc", "expires_at_utc", "locked_until", "scheduled_enqueue_time_utc",
+        "time_to_live", "application_properties", "user_properties", *_SB_STR_KEYS})
+    message_id = p.get("message_id", str) or uuid.uuid4().hex
+    delivery_count = p.get("delivery_count", int, 1)
+    enqueued = p.time("enqueued_time_utc") or _now()
+    ttl = p.get("time_to_live", (dt.timedelta, int, float), dt.timedelta(days=14))
+    if not isinstance(ttl, dt.timedelta):
+        ttl = dt.timedelta(seconds=ttl)
+    strings = {k: p.get(k, str) for k in _SB_STR_KEYS}
+    strings["lock_token"] = strings["lock_token"] or str(uuid.uuid4())
+    user_properties = p.mapping("user_properties")
+    metadata = {"MessageId": Datum(message_id, "string"), "DeliveryCount": Datum(delivery_count, "int"),
+                "UserProperties": Datum(json.dumps(user_properties, default=str), "json")}
+    return servicebus.ServiceBusMessage(
+        body=p.body(),
+        trigger_metadata=metadata,
+        application_properties=p.mapping("application_properties") or dict(user_properties),
+        user_properties=user_properties,
+        message_id=message_id,
+        delivery_count=delivery_count,
+        enqueued_sequence_number=p.get("enqueued_sequence_number", int),
+        sequence_number=p.get("sequence_number", int, 1),
+        state=p.get("state", int, 0),
+        enqueued_time_utc=enqueued,
+        expires_at_utc=p.time("expires_at_utc") or enqueued + ttl,
+        locked_until=p.time("locked_until") or _now() + dt.timedelta(seconds=30),
+        scheduled_enqueue_time_utc=p.time("scheduled_enqueue_time_utc"),
+        time_to_live=ttl,
+        **strings,
+    )
+
+
+def _event_hub_one(name: str, data: Any) -> Any:
+    if not isinstance(data, Mapping):
+        raise EmulatorError(f"event in payload for eventHubTrigger function {name!r} must be a dict, "
+                            f"got {type(data).__name__}")
+    p = _Payload(name, "eventHubTrigger", data, {
+        "body", "enqueued_time", "partition_key", "sequence_number", "offset", "iothub_metadata"})
+    return _eventhub.EventHubEvent(
+        body=p.body(),
+        enqueued_time=p.time("enqueued_time") or _now(),
+        partition_key=p.get("partition_key", str),
+        sequence_number=p.get("sequence_number", int, 0),
+        offset=p.get("offset", str, "0"),
+        iothub_metadata=p.str_mapping("iothub_metadata") or None,
+    )
+
+
+def _event_hub(name: str, binding: Mapping[str, Any], data: Any) -> Any:
+    many = str(binding.get("cardinality", "one")).lower() == "many"
+    if isinstance(data, list):
+        if not many:
+            raise EmulatorError(f"payload for eventHubTrigger function {name!r} is a list, but the "
+                                "binding's cardinality is 'one': pass a single event dict")
+        return [_event_hub_one(name, item) for item in data]
+    event = _event_hub_one(name, data)
+    return [event] if many else event
+
+
+def _timer(name: str, binding: Mapping[str, Any], data: Mapping[str, Any]) -> Any:
+    p = _Payload(name, "timerTrigger", data, {"past_due", "schedule_status", "schedule"})
+    schedule = p.mapping("schedule") or {"AdjustForDST": True}
+    return timer.TimerRequest(past_due=p.get("past_due", bool, False),
+                              schedule_status=p.mapping("schedule_status"), schedule=schedule)
+
+
+def _blob(name: str, binding: Mapping[str, Any], data: Mapping[str, Any]) -> Any:
+    p = _Payload(name, "blobTrigger", data, {"data", "body", "name", "uri", "length", "blob_properties",
+                                             "metadata"})
+    content = p.body("data" if "data" in data else "body")
+    # A binding path like "uploads/{name}" becomes a concrete blob name.
+    path = re.sub(r"\{[^}]*\}", "sample.txt", str(binding.get("path") or f"samples/{name}.txt"))
+    blob_name = p.get("name", str) or path
+    return blob.InputStream(
+        data=content, name=blob_name,
+        uri=p.get("uri", str) or f"http://127.0.0.1:10000/devstoreaccount1/{blob_name}",
+        length=p.get("length", int, len(content)),
+        blob_properties=p.mapping("blob_properties") or None,
+        metadata=p.mapping("metadata") or None,
+    )
+
+
+def _event_grid(name: str, binding: Mapping[str, Any], data: Mapping[str, Any]) -> Any:
+    p = _Payload(name, "eventGridTrigger", data, {
+        "id", "data", "topic", "subject", "event_type", "event_time", "data_version"})
+    return _eventgrid.EventGridEvent(
+        id=p.get("id", str) or str(uuid.uuid4()),
+        data=p.get("data", (dict, list, str), {}),
+        topic=p.get("topic", str, "/subscriptions/local/resourceGroups/local/providers/Local/topics/t"),
+        subject=p.get("subject", str, "local"),
+        event_type=p.get("event_type", str, "Local.Event"),
+        event_time=p.time("event_time") or _now(),
+        data_version=p.get("data_version", str, "1.0"),
+    )
+
+
+def _cosmos(name: str, binding: Mapping[str, Any], data: Any) -> Any:
+    docs = data
+    if isinstance(data, Mapping):
+        _Payload(name, "cosmosDBTrigger", data, {"documents"})
+        docs = data.get("documents", [])
+    if not isinstance(docs, list) or not all(isinstance(d, Mapping) for d in docs):
+        raise EmulatorError(f"payload for cosmosDBTrigger function {name!r} must be a list of dicts "
+                            "or {'documents': [...]}")
+    return func.DocumentList([func.Document.from_dict(dict(d)) for d in docs])
+
+
+_Builder = Callable[[str, Mapping[str, Any], Any], Any]
+_BUILDERS: dict[str, _Builder] = {
+    "httptrigger": _http,
+    "queuetrigger": _queue,
+    "servicebustrigger": _service_bus,
+    "eventhubtrigger": _event_hub,
+    "timertrigger": _timer,
+    "blobtrigger": _blob,
+    "eventgridtrigger": _event_grid,
+    "cosmosdbtrigger": _cosmos,
+}
+_LIST_PAYLOADS = frozenset({"eventhubtrigger", "cosmosdbtrigger"})
+
+
+def build_trigger(function_name: str, binding: Mapping[str, Any], payload: Any) -> Any:
+    """The trigger argument for one invocation; unknown trigger types get the payload itself."""
+    kind = str(binding.get("type", "")).lower()
+    builder = _BUILDERS.get(kind)
+    if builder is None:
+        return payload
+    if payload is None:
+        payload = {}
+    if not isinstance(payload, Mapping) and not (kind in _LIST_PAYLOADS and isinstance(payload, list)):
+        raise EmulatorError(f"payload for {binding.get('type')} function {function_name!r} must be a dict, "
+                            f"got {type(payload).__name__}")
+    return builder(function_name, binding, payload)
+
+
+def build_arguments(function_name: str, bindings: tuple[Mapping[str, Any], ...], trigger_name: str,
+                    payload: Any) -> tuple[dict[str, Any], dict[str, Out[Any]]]:
+    """All keyword arguments but ``context``, plus the ``Out`` holders by binding name."""
+    inputs: Mapping[str, Any] = {}
+    if isinstance(payload, Mapping) and INPUTS_KEY in payload:
+        inputs = payload[INPUTS_KEY]
+        if not isinstance(inputs, Mapping):
+            raise EmulatorError(f"payload for function {function_name!r}: {INPUTS_KEY!r} must be a dict")
+    args: dict[str, Any] = {}
+    outs: dict[str, Out[Any]] = {}
+    for binding in bindings:
+        bname = binding.get("name")
+        if not bname or bname == "$return":
+            continue
+        if bname == trigger_name:
+            trigger_payload = payload
+            if isinstance(payload, Mapping) and INPUTS_KEY in payload:
+                trigger_payload = {k: v for k, v in payload.items() if k != INPUTS_KEY}
+            args[bname] = build_trigger(function_name, binding, trigger_payload)
+        elif binding.get("direction") == "out":
+            outs[bname] = args[bname] = Out()
+        else:
+            args[bname] = inputs.get(bname)
+    unknown = sorted(set(inputs) - set(args))
+    if unknown:
+        raise EmulatorError(f"payload for function {function_name!r}: {INPUTS_KEY!r} names no input "
+                            f"binding {unknown}")
+    return args, outs

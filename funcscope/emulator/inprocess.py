@@ -1,0 +1,240 @@
+"""One worker in this process: an event loop on its own thread, a sync thread pool, hooks, logs.
+
+This reproduces the worker's concurrency model: each invocation runs in its own task on the
+loop, marked with its invocation id; sync functions go to the pool with ``run_in_executor``;
+async functions are awaited in the invocation's task.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import contextvars
+import logging
+import os
+import threading
+from collections.abc import Coroutine
+from pathlib import Path
+from time import perf_counter
+from typing import Any, TypeVar
+
+from .context import Context, RetryContext, TraceContext, invocation_local
+from .errors import EmulatorError
+from .extension_manager import ExtensionManager
+from .isolation import ProcessIsolation
+from .loader import LoadedFunction, load_app
+from .logs import InvocationLogHandler, LogRouter
+from .model import Call, FunctionInfo, InvocationResult, Timings
+from .tasks import ContextEnabledTask, task_factory
+
+__all__ = ["InProcessRuntime"]
+
+_SHUTDOWN_WAIT_S = 30.0
+T = TypeVar("T")
+_live_lock = threading.Lock()
+_live: InProcessRuntime | None = None
+
+
+def _is_true(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in ("1", "true")
+
+
+class InProcessRuntime:
+    """The in-process worker; construct only through :class:`funcscope.emulator.Worker`."""
+
+    def __init__(self, root: Path, *, thread_count: int, classic_hooks: bool,
+                 set_env: Any) -> None:
+        global _live
+        with _live_lock:
+            if _live is not None:
+                raise EmulatorError("another in-process Worker is running in this process; close it first "
+                                    "(the worker allows one dispatcher per process)")
+            _live = self
+        self.root = root
+        self.classic_hooks = classic_hooks
+        self.thread_count = thread_count
+        self.router = LogRouter()
+        self.functions: dict[str, LoadedFunction] = {}
+        self._inflight: set[asyncio.Task[Any]] = set()
+        self._isolation = ProcessIsolation(root)
+        self._handler = InvocationLogHandler(self.router)
+        self._root_logger = logging.getLogger()
+        self._saved_level = self._root_logger.level
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._run_loop, name="worker-event-loop", daemon=True)
+        self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=thread_count)
+        self._closed = False
+        try:
+            set_env("AzureWebJobsScriptRoot", str(root))
+            self._isolation.add_to_sys_path()
+            self._root_logger.addHandler(self._handler)
+            self._root_logger.setLevel(logging.DEBUG if _is_true("PYTHON_ENABLE_DEBUG_LOGGING") else logging.INFO)
+            self._thread.start()
+            # Functions load on the loop thread, as the worker handles load requests there.
+            self.functions = self._start(self._load()).result()
+        except BaseException:
+            self.close()
+            raise
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def _start(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
+        """Run ``coro`` as a task on the loop, starting from an empty contextvars context.
+
+        ``run_coroutine_threadsafe`` would copy the caller's context into the task; the worker's
+        tasks start from its gRPC thread, where nothing is set, so a caller's context (say, a test's
+        active span) must not leak into invocations.
+        """
+        result: concurrent.futures.Future[T] = concurrent.futures.Future()
+
+        def relay(task: asyncio.Task[T]) -> None:
+            if task.cancelled():
+                result.cancel()
+            elif task.exception() is not None:
+                result.set_exception(task.exception())  # type: ignore[arg-type]
+            else:
+                result.set_result(task.result())
+
+        def start() -> None:
+            try:
+                task = self._loop.create_task(coro)
+            except BaseException as exc:
+                coro.close()
+                result.set_exception(exc)
+                return
+            task.add_done_callback(relay)
+
+        self._loop.call_soon_threadsafe(start, context=contextvars.Context())
+        return result
+
+    def _run_loop(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        self._loop.set_task_factory(task_factory)
+        self._loop.run_forever()
+
+    async def _load(self) -> dict[str, LoadedFunction]:
+        def on_loaded(info: FunctionInfo) -> None:
+            if self.classic_hooks:
+                ExtensionManager.function_load_extension(info.name, info.directory)
+
+        return load_app(self.root, on_loaded)
+
+    async def _shutdown(self) -> None:
+        me = asyncio.current_task()
+        if self._inflight:
+            await asyncio.wait(list(self._inflight), timeout=_SHUTDOWN_WAIT_S)
+        others = [t for t in asyncio.all_tasks() if t is not me and not t.done()]
+        for task in others:
+            task.cancel()
+        if others:
+            await asyncio.wait(others, timeout=5.0)
+        await self._loop.shutdown_asyncgens()
+        with contextlib.suppress(asyncio.TimeoutError, RuntimeError):
+            await asyncio.wait_for(self._loop.shutdown_default_executor(), timeout=10.0)
+
+    def close(self) -> None:
+        global _live
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            if self._thread.is_alive():
+                with contextlib.suppress(Exception):
+                    self._start(self._shutdown()).result()
+                self._loop.call_soon_threadsafe(self._loop.stop)
+                self._thread.join()
+            if not self._loop.is_running():
+                self._loop.close()
+            self._pool.shutdown(wait=not self._inflight, cancel_futures=True)
+        finally:
+            self._root_logger.removeHandler(self._handler)
+            self._root_logger.setLevel(self._saved_level)
+            self._isolation.restore()
+            with _live_lock:
+                if _live is self:
+                    _live = None
+
+    # -- invocations -------------------------------------------------------------------------
+
+    def submit(self, call: Call, args: dict[str, Any], outs: dict[str, Any],
+               submitted: float) -> concurrent.futures.Future[InvocationResult]:
+        if self._closed:
+            raise EmulatorError("the Worker is closed")
+        fn = self.functions[call.function_name]
+        return self._start(self._invoke(fn, call, args, outs, submitted))
+
+    def _run_sync(self, invocation_id: str, ctx: Context, fn: LoadedFunction, args: dict[str, Any],
+                  times: list[float]) -> Any:
+        # Same steps as the worker's pool-side helper: set the thread-local, run, reset to None.
+        ctx.thread_local_storage.invocation_id = invocation_id
+        try:
+            times[0] = perf_counter()
+            try:
+                if self.classic_hooks:
+                    return ExtensionManager.get_sync_invocation_wrapper(ctx, fn.func)(args)
+                return fn.func(**args)
+            finally:
+                times[1] = perf_counter()
+        finally:
+            ctx.thread_local_storage.invocation_id = None
+
+    async def _run_async(self, ctx: Context, fn: LoadedFunction, args: dict[str, Any],
+                         times: list[float]) -> Any:
+        times[0] = perf_counter()
+        try:
+            if self.classic_hooks:
+                return await ExtensionManager.get_async_invocation_wrapper(ctx, fn.func, args)
+            return await fn.func(**args)
+        finally:
+            times[1] = perf_counter()
+
+    async def _invoke(self, fn: LoadedFunction, call: Call, args: dict[str, Any], outs: dict[str, Any],
+                      submitted: float) -> InvocationResult:
+        invocation_id = call.invocation_id or ""
+        task = asyncio.current_task()
+        if isinstance(task, ContextEnabledTask):
+            task.set_azure_invocation_id(invocation_id)
+        if task is not None:
+            self._inflight.add(task)
+        collector = self.router.begin(invocation_id)
+        info = fn.info
+        times = [0.0, 0.0]
+        value: Any = None
+        error: BaseException | None = None
+        try:
+            ctx = Context(info.name, info.directory, invocation_id, invocation_local,
+                          TraceContext(call.trace_parent or "", call.trace_state,
+                                       dict(call.trace_attributes or {})),
+                          RetryContext() if call.retry_context is None else call.retry_context)
+            # On the loop thread the worker sets this for every invocation and never clears it.
+            invocation_local.invocation_id = invocation_id
+            if info.requires_context:
+                args["context"] = ctx
+            if info.is_async:
+                value = await self._run_async(ctx, fn, args, times)
+            else:
+                value = await self._loop.run_in_executor(
+                    self._pool, self._run_sync, invocation_id, ctx, fn, args, times)
+            if value is not None and not info.has_return:
+                raise RuntimeError(f"function {info.name!r} without a $return binding returned a non-None value")
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:  # the host sees any failure as a failed invocation
+            error = exc
+            value = None
+        finally:
+            self.router.end(invocation_id)
+            if task is not None:
+                self._inflight.discard(task)
+        done = perf_counter()
+        started = times[0] or done
+        ended = times[1] or done
+        return InvocationResult(
+            invocation_id=invocation_id, function_name=info.name, value=value, exception=error,
+            logs=collector.logs, unattributed_logs=collector.unattributed,
+            timings=Timings(queued_s=max(0.0, started - submitted), run_s=max(0.0, ended - started),
+                            total_s=max(0.0, done - submitted)),
+            pid=os.getpid(), trace_parent=call.trace_parent or "",
+            outputs={name: out.get() for name, out in outs.items()})
+

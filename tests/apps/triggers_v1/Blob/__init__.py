@@ -1,0 +1,2 @@
+def main(blob):
+    return blob

@@ -1,0 +1,2 @@
+def main(events):
+    return events

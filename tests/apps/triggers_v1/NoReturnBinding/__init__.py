@@ -1,0 +1,2 @@
+def main(msg):
+    return 'a value the host has nowhere to put'

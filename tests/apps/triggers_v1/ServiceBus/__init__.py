@@ -1,0 +1,2 @@
+def main(msg):
+    return msg

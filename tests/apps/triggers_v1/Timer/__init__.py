@@ -1,0 +1,2 @@
+def main(timer):
+    return timer
