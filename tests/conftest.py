@@ -34,9 +34,13 @@ def spans() -> InMemorySpanExporter:
     return SPAN_EXPORTER
 
 
+# Unit tests start from a runner with no process-wide patches; tests that want them switch them on.
+PLAIN = Settings(metrics=False, propagation=False, log_enrichment=False)
+
+
 @pytest.fixture(autouse=True)
 def _fresh_funcscope():
-    """Each test starts with a new runner (settings from the environment, reports forgotten)."""
-    reset_runner(Settings(metrics=False))
+    """Each test starts with a new runner (reports forgotten, no process-wide patches) and ends with one."""
+    reset_runner(PLAIN)
     yield
-    reset_runner(Settings(metrics=False))
+    reset_runner(PLAIN)

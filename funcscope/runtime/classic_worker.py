@@ -18,9 +18,10 @@ import wrapt
 
 from .runner import get_runner
 
-__all__ = ["instrument", "uninstrument", "is_instrumented", "WORKER_EXTENSION_MODULE"]
+__all__ = ["instrument", "uninstrument", "is_instrumented"]
 
 WORKER_EXTENSION_MODULE = "azure_functions_worker.extension"
+EMULATOR_EXTENSION_MODULE = "funcscope.emulator.extension_manager"
 _SYNC = "_raw_invocation_wrapper"
 _ASYNC = "get_async_invocation_wrapper"
 
@@ -28,12 +29,16 @@ _instrumented: set[type] = set()
 _lock = threading.Lock()
 
 
-def _worker_manager() -> type | None:
+def _worker_managers() -> list[type]:
     # Only a worker that is already running is patched: importing the worker package ourselves would be a
-    # side effect, and outside the worker there is nothing to patch.
-    module = sys.modules.get(WORKER_EXTENSION_MODULE)
-    manager = getattr(module, "ExtensionManager", None)
-    return manager if isinstance(manager, type) else None
+    # side effect, and outside the worker there is nothing to patch. funcscope's own emulator stands in for
+    # the worker, so it is treated the same way.
+    managers = []
+    for module_name in (WORKER_EXTENSION_MODULE, EMULATOR_EXTENSION_MODULE):
+        manager = getattr(sys.modules.get(module_name), "ExtensionManager", None)
+        if isinstance(manager, type):
+            managers.append(manager)
+    return managers
 
 
 def _context_of(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -63,32 +68,35 @@ async def _fail_on_error(awaitable: Any, ctx: Any) -> Any:
 def instrument(manager: type | None = None) -> bool:
     """Patch the worker's `ExtensionManager` (the running worker's, unless one is given); once per class.
 
-    Returns True when the class is patched (now or before), False when there is no worker to patch or it
+    Returns True when a class is patched (now or before), False when there is no worker to patch or it
     does not have the expected methods (a worker version funcscope does not know).
     """
-    target = manager if manager is not None else _worker_manager()
-    if target is None or not all(callable(getattr(target, name, None)) for name in (_SYNC, _ASYNC)):
-        return False
-    with _lock:
-        if target not in _instrumented:
-            wrapt.wrap_function_wrapper(target, _SYNC, _sync_wrapper)
-            wrapt.wrap_function_wrapper(target, _ASYNC, _async_wrapper)
-            _instrumented.add(target)
-    return True
+    targets = [manager] if manager is not None else _worker_managers()
+    patched = False
+    for target in targets:
+        if not all(callable(getattr(target, name, None)) for name in (_SYNC, _ASYNC)):
+            continue
+        with _lock:
+            if target not in _instrumented:
+                wrapt.wrap_function_wrapper(target, _SYNC, _sync_wrapper)
+                wrapt.wrap_function_wrapper(target, _ASYNC, _async_wrapper)
+                _instrumented.add(target)
+        patched = True
+    return patched
 
 
 def uninstrument(manager: type | None = None) -> None:
-    """Restore the original methods of a class `instrument()` patched (the running worker's by default)."""
-    target = manager if manager is not None else _worker_manager()
+    """Restore the original methods of the classes `instrument()` patched (all of them unless one is given)."""
     with _lock:
-        if target is None or target not in _instrumented:
-            return
-        for name in (_SYNC, _ASYNC):
-            # Read the class dict, not getattr: the wrapped object is the classmethod descriptor itself.
-            wrapper = target.__dict__.get(name)
-            if isinstance(wrapper, wrapt.FunctionWrapper):
-                setattr(target, name, wrapper.__wrapped__)
-        _instrumented.discard(target)
+        for target in [manager] if manager is not None else list(_instrumented):
+            if target not in _instrumented:
+                continue
+            for name in (_SYNC, _ASYNC):
+                # Read the class dict, not getattr: the wrapped object is the classmethod descriptor itself.
+                wrapper = target.__dict__.get(name)
+                if isinstance(wrapper, wrapt.FunctionWrapper):
+                    setattr(target, name, wrapper.__wrapped__)
+            _instrumented.discard(target)
 
 
 def is_instrumented(manager: type) -> bool:

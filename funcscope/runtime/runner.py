@@ -21,9 +21,11 @@ from collections.abc import Mapping, Sequence
 from contextvars import Token
 from typing import Any
 
+from ..shared import propagation
 from ..shared.current import current_invocation
 from ..shared.diagnostics import forget_reports, report_once
 from ..shared.invocation import Invocation, InvocationAbandoned
+from ..shared.logs import install_log_enrichment, uninstall_log_enrichment
 from ..shared.metrics import MetricsMiddleware
 from ..shared.pipeline import Pipeline
 from ..shared.retry import RetryMiddleware
@@ -36,13 +38,16 @@ __all__ = ["InvocationAbandoned", "InvocationRunner", "get_runner", "reset_runne
 
 
 class _Active:
-    __slots__ = ("invocation", "pipeline", "owner", "token")
+    __slots__ = ("invocation", "pipeline", "owner", "token", "sync_thread")
 
-    def __init__(self, invocation: Invocation, pipeline: Pipeline, owner: object, token: Token[Any]) -> None:
+    def __init__(
+        self, invocation: Invocation, pipeline: Pipeline, owner: object, token: Token[Any], sync_thread: int | None
+    ) -> None:
         self.invocation = invocation
         self.pipeline = pipeline
         self.owner = owner
         self.token = token
+        self.sync_thread = sync_thread  # the pool thread a sync invocation runs on; None for async ones
 
 
 class InvocationRunner:
@@ -51,6 +56,7 @@ class InvocationRunner:
 
     def __init__(self, settings: Settings | None = None) -> None:
         self._settings = settings if settings is not None else Settings.from_env()
+        _apply_process_wide(self._settings)
         self._function_options: dict[str, FunctionOptions] = {}
         self._pipelines: dict[str, Pipeline] = {}
         self._base = Pipeline(self._middlewares(self._settings))
@@ -68,6 +74,7 @@ class InvocationRunner:
     def configure(self, **options: Any) -> Settings:
         """Apply `configure()` options on top of the current settings and rebuild the pipelines."""
         settings = self._settings.with_options(**options)
+        _apply_process_wide(settings)
         with self._lock:
             self._settings = settings
             self._base = Pipeline(self._middlewares(settings))
@@ -133,9 +140,10 @@ class InvocationRunner:
             invocation_id = context.invocation_id
             if invocation_id in self._active:
                 return None
+            on_loop = asyncio._get_running_loop() is not None
             stale = current_invocation.get()
-            if stale is not None:
-                self._abandon_current(stale)
+            if stale is not None and not on_loop:
+                self._abandon_if_left_on_this_thread(stale)
             name = context.function_name
             invocation = Invocation(
                 context,
@@ -145,8 +153,12 @@ class InvocationRunner:
                 cold_start=next(self._invocation_count) == 0,
             )
             pipeline = self.pipeline_for(name)
-            self._active[invocation_id] = _Active(invocation, pipeline, owner, current_invocation.set(invocation))
-            self._watch_task(invocation_id)
+            token = current_invocation.set(invocation)
+            self._active[invocation_id] = _Active(
+                invocation, pipeline, owner, token, None if on_loop else threading.get_ident()
+            )
+            if on_loop:
+                self._watch_task(invocation_id)
         except Exception as exc:
             report_once(
                 ("runner", "start", type(exc).__name__), f"funcscope: could not start an invocation: {exc!r}", exc=exc
@@ -201,13 +213,15 @@ class InvocationRunner:
             )
             return None
 
-    def _abandon_current(self, stale: Invocation) -> None:
-        # This thread still carries an invocation whose end was never reported (its function raised on a
-        # worker that runs no post hook then). End it here, in its own context, so it cannot leak further.
-        active = self._active.pop(stale.invocation_id, None)
-        if active is None or active.invocation is not stale:
-            current_invocation.set(None)
+    def _abandon_if_left_on_this_thread(self, stale: Invocation) -> None:
+        # A sync invocation that started on this very thread is still current: its function raised on a
+        # worker that runs no post hook then, and the pool reuses the thread. End it here, in its own context,
+        # so it cannot leak further. An invocation that is merely carried here (propagated into a thread its
+        # code started) is not stale: the new one nests inside it and restores it when it ends.
+        active = self._active.get(stale.invocation_id)
+        if active is None or active.invocation is not stale or active.sync_thread != threading.get_ident():
             return
+        del self._active[stale.invocation_id]
         try:
             active.pipeline.on_error(
                 stale, InvocationAbandoned("the worker never reported the end of the invocation", in_own_context=True)
@@ -218,8 +232,6 @@ class InvocationRunner:
     def _watch_task(self, invocation_id: str) -> None:
         # An async invocation's context dies with its task; if the task ends before the end was reported,
         # end the invocation then.
-        if asyncio._get_running_loop() is None:
-            return
         task = asyncio.current_task()
         if task is not None:
             task.add_done_callback(lambda _task: self._task_done(invocation_id))
@@ -231,6 +243,19 @@ class InvocationRunner:
                 active.invocation,
                 InvocationAbandoned("the invocation's task ended before its end was reported", in_own_context=False),
             )
+
+
+def _apply_process_wide(settings: Settings) -> None:
+    # Propagation and log enrichment patch process-wide things (threading, concurrent.futures, the log record
+    # factory), so they are switched here, once per configuration, not per invocation.
+    if settings.enabled and settings.propagation:
+        propagation.instrument()
+    else:
+        propagation.uninstrument()
+    if settings.enabled and settings.log_enrichment:
+        install_log_enrichment()
+    else:
+        uninstall_log_enrichment()
 
 
 def _reset(token: Token[Any]) -> None:

@@ -103,6 +103,9 @@ class Settings:
     - `enabled` (`FUNCSCOPE_ENABLED`, default true): run the pipeline at all.
     - `tracing` (`FUNCSCOPE_TRACING`, default true): a span per invocation.
     - `metrics` (`FUNCSCOPE_METRICS`, default true): invocation metrics.
+    - `propagation` (`FUNCSCOPE_PROPAGATION`, default true): carry the invocation into the threads, pools and
+      executors its code starts (process-wide patches of `threading` and `concurrent.futures`).
+    - `log_enrichment` (`FUNCSCOPE_LOG_ENRICHMENT`, default true): invocation fields on every log record.
     - `sample_ratio` (`FUNCSCOPE_SAMPLE_RATIO`, default 1.0): share of root traces (no usable host parent)
       that are sampled; invocations with a host parent follow the host's sampled flag.
     - `exporter` (`FUNCSCOPE_EXPORTER`, default "auto"): where funcscope sends telemetry when it configures the
@@ -117,6 +120,8 @@ class Settings:
     enabled: bool = True
     tracing: bool = True
     metrics: bool = True
+    propagation: bool = True
+    log_enrichment: bool = True
     sample_ratio: float = 1.0
     exporter: str = "auto"
     service_name: str | None = None
@@ -132,6 +137,8 @@ class Settings:
             enabled=_env_bool(env, ENV_PREFIX + "ENABLED", True),
             tracing=_env_bool(env, ENV_PREFIX + "TRACING", True),
             metrics=_env_bool(env, ENV_PREFIX + "METRICS", True),
+            propagation=_env_bool(env, ENV_PREFIX + "PROPAGATION", True),
+            log_enrichment=_env_bool(env, ENV_PREFIX + "LOG_ENRICHMENT", True),
             sample_ratio=_env_ratio(env, ENV_PREFIX + "SAMPLE_RATIO", 1.0),
             exporter=_env_choice(env, ENV_PREFIX + "EXPORTER", EXPORTERS, "auto"),
             flush_timeout_ms=_env_millis(env, ENV_PREFIX + "FLUSH_TIMEOUT_MS", 2000),
@@ -146,7 +153,7 @@ class Settings:
                 f"funcscope.configure() got unknown option(s) {', '.join(unknown)}; valid: {', '.join(sorted(known))}"
             )
         checked = dict(options)
-        for name in ("enabled", "tracing", "metrics"):
+        for name in ("enabled", "tracing", "metrics", "propagation", "log_enrichment"):
             if name in checked and not isinstance(checked[name], bool):
                 raise TypeError(f"{name} must be True or False, got {checked[name]!r}")
         if "exporter" in checked and checked["exporter"] not in EXPORTERS:

@@ -7,7 +7,6 @@ import pytest
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
-import funcscope
 from funcscope.runtime import get_runner
 
 from .fakes import FakeContext
@@ -18,7 +17,7 @@ APP = object()
 @pytest.fixture
 def reader():
     reader = InMemoryMetricReader()
-    funcscope.configure(metrics=True, meter_provider=MeterProvider(metric_readers=[reader]))
+    get_runner().configure(metrics=True, meter_provider=MeterProvider(metric_readers=[reader]))
     return reader
 
 
@@ -75,6 +74,6 @@ def test_in_flight(reader):
 
 
 def test_metrics_off(reader):
-    funcscope.configure(metrics=False)
+    get_runner().configure(metrics=False)
     invoke("A", {})
     assert points(reader, "faas.invocations") == {}

@@ -117,27 +117,27 @@ def test_host_not_sampled_creates_no_span_but_keeps_the_trace(spans):
 
 @pytest.mark.parametrize("ratio, expected", [(0.0, 0), (1.0, 20)])
 def test_root_ratio(spans, ratio, expected):
-    funcscope.configure(sample_ratio=ratio)
+    get_runner().configure(sample_ratio=ratio)
     for _ in range(20):
         run(FakeContext(trace_parent=None))
     assert len(spans.get_finished_spans()) == expected
 
 
 def test_root_ratio_is_a_ratio(spans):
-    funcscope.configure(sample_ratio=0.5)
+    get_runner().configure(sample_ratio=0.5)
     for _ in range(400):
         run(FakeContext(trace_parent=None))
     assert 120 < len(spans.get_finished_spans()) < 280
 
 
 def test_host_flag_wins_over_ratio(spans):
-    funcscope.configure(sample_ratio=0.0)
+    get_runner().configure(sample_ratio=0.0)
     run(FakeContext(trace_parent=SAMPLED))
     assert len(spans.get_finished_spans()) == 1
 
 
 def test_unsampled_root_still_has_ids(spans):
-    funcscope.configure(sample_ratio=0.0)
+    get_runner().configure(sample_ratio=0.0)
     inside = run(FakeContext(trace_parent=None))
     assert inside.get_span_context().is_valid and not inside.get_span_context().trace_flags.sampled
     assert trace.get_current_span() is trace.INVALID_SPAN
@@ -200,7 +200,7 @@ def test_decorator_sets_options(spans):
 
 
 def test_tracing_off_globally(spans):
-    funcscope.configure(tracing=False)
+    get_runner().configure(tracing=False)
     run(FakeContext())
     assert spans.get_finished_spans() == ()
 
@@ -218,7 +218,7 @@ def test_final_attempt_failure_logs_once_and_counts(spans, caplog):
     from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
     reader = InMemoryMetricReader()
-    funcscope.configure(meter_provider=MeterProvider(metric_readers=[reader]))
+    get_runner().configure(meter_provider=MeterProvider(metric_readers=[reader]))
     caplog.set_level(logging.ERROR, logger="funcscope.retry")
     run(FakeContext(function_name="Job", retry_context=Retry(1, 2)), error=ValueError("first"))  # not final
     run(FakeContext(function_name="Job", retry_context=Retry(2, 2)), error=ValueError("last"))
