@@ -30,7 +30,7 @@ from ..shared.metrics import MetricsMiddleware
 from ..shared.pipeline import Pipeline
 from ..shared.retry import RetryMiddleware
 from ..shared.settings import DEFAULT_FUNCTION_OPTIONS, FunctionOptions, Settings
-from ..shared.telemetry import setup_telemetry
+from ..shared.telemetry import Telemetry, setup_telemetry
 from ..shared.tracing import TraceMiddleware
 from ..shared.triggers import TriggerCache
 
@@ -59,6 +59,7 @@ class InvocationRunner:
         _apply_process_wide(self._settings)
         self._function_options: dict[str, FunctionOptions] = {}
         self._pipelines: dict[str, Pipeline] = {}
+        self._telemetry: Telemetry
         self._base = Pipeline(self._middlewares(self._settings))
         self._triggers = TriggerCache()
         self._active: dict[str, _Active] = {}
@@ -89,11 +90,15 @@ class InvocationRunner:
     def function_options(self, function_name: str) -> FunctionOptions:
         return self._function_options.get(function_name, DEFAULT_FUNCTION_OPTIONS)
 
-    @staticmethod
-    def _middlewares(settings: Settings) -> Sequence[Any]:
+    @property
+    def telemetry(self) -> Telemetry:
+        """The tracer and meter the pipeline emits with."""
+        return self._telemetry
+
+    def _middlewares(self, settings: Settings) -> Sequence[Any]:
         # The one place that knows the order of features. The span comes first, so it is the first thing
         # opened and the last thing closed; the user's own middlewares come last, inside everything else.
-        telemetry = setup_telemetry(
+        telemetry = self._telemetry = setup_telemetry(
             tracer_provider=settings.tracer_provider,
             meter_provider=settings.meter_provider,
             exporter=settings.exporter,
@@ -186,7 +191,7 @@ class InvocationRunner:
                 _reset(active.token)
 
     def shutdown(self) -> None:
-        """End every invocation still in flight (the worker is stopping): each gets `on_error`."""
+        """End every invocation still in flight (the worker is stopping): each gets `on_error`; then flush."""
         for invocation_id in list(self._active):
             active = self._active.pop(invocation_id, None)
             if active is not None:
@@ -194,6 +199,7 @@ class InvocationRunner:
                     active.invocation,
                     InvocationAbandoned("worker shut down during the invocation", in_own_context=False),
                 )
+        self._telemetry.flush()
 
     def in_flight(self) -> int:
         return len(self._active)
@@ -298,3 +304,4 @@ def reset_runner(settings: Settings | None = None) -> InvocationRunner:
 def _shutdown_at_exit() -> None:
     if _runner is not None:
         _runner.shutdown()
+        _runner.telemetry.shutdown()

@@ -176,11 +176,13 @@ def _configure_providers(exporter: str, service_name: str | None, flush_timeout_
     resource = build_resource(service_name)
     # funcscope samples invocation spans itself (host's flag, or its ratio for roots); the provider follows
     # the parent, so spans the user starts inside an invocation share its decision.
-    tracer_provider = TracerProvider(resource=resource, sampler=ParentBased(ALWAYS_ON))
+    # funcscope shuts these down itself at exit, after ending the invocations still in flight, so their spans
+    # are exported too (the SDK's own exit handler would run first and drop them).
+    tracer_provider = TracerProvider(resource=resource, sampler=ParentBased(ALWAYS_ON), shutdown_on_exit=False)
     for span_exporter in span_exporters:
         tracer_provider.add_span_processor(BatchSpanProcessor(span_exporter))
     readers = [PeriodicExportingMetricReader(m) for m in metric_exporters]
-    meter_provider = MeterProvider(resource=resource, metric_readers=readers)
+    meter_provider = MeterProvider(resource=resource, metric_readers=readers, shutdown_on_exit=False)
     trace.set_tracer_provider(tracer_provider)
     metrics.set_meter_provider(meter_provider)
     return Telemetry(
