@@ -59,12 +59,14 @@ class InvocationRunner:
         _apply_process_wide(self._settings)
         self._function_options: dict[str, FunctionOptions] = {}
         self._pipelines: dict[str, Pipeline] = {}
-        self._telemetry: Telemetry
-        self._base = Pipeline(self._middlewares(self._settings))
+        # Built by configure(), or at the first invocation when the app never calls it: creating the runner
+        # (e.g. by a FunctionScope at import) must not set providers up before the app's options arrive.
+        self._telemetry: Telemetry | None = None
+        self._base: Pipeline | None = None
         self._triggers = TriggerCache()
         self._active: dict[str, _Active] = {}
         self._invocation_count = itertools.count()
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
 
     # -- configuration (app start-up; may raise on invalid options) ----------------------------------------
 
@@ -73,14 +75,19 @@ class InvocationRunner:
         return self._settings
 
     def configure(self, **options: Any) -> Settings:
-        """Apply `configure()` options on top of the current settings and rebuild the pipelines."""
+        """Apply `configure()` options on top of the current settings and build the pipeline with them."""
         settings = self._settings.with_options(**options)
-        _apply_process_wide(settings)
         with self._lock:
             self._settings = settings
-            self._base = Pipeline(self._middlewares(settings))
-            self._pipelines = {}
+            _apply_process_wide(settings)
+            self._build()
         return settings
+
+    def _build(self) -> Pipeline:
+        with self._lock:
+            self._base = Pipeline(self._middlewares(self._settings))
+            self._pipelines = {}
+            return self._base
 
     def set_function_options(self, function_name: str, options: FunctionOptions) -> None:
         with self._lock:
@@ -92,7 +99,10 @@ class InvocationRunner:
 
     @property
     def telemetry(self) -> Telemetry:
-        """The tracer and meter the pipeline emits with."""
+        """The tracer and meter the pipeline emits with (set up now if no invocation or configure() did yet)."""
+        if self._telemetry is None:
+            self._build()
+        assert self._telemetry is not None
         return self._telemetry
 
     def _middlewares(self, settings: Settings) -> Sequence[Any]:
@@ -118,7 +128,8 @@ class InvocationRunner:
     def pipeline_for(self, function_name: str) -> Pipeline:
         pipeline = self._pipelines.get(function_name)
         if pipeline is None:
-            pipeline = self._base + self.function_options(function_name).middleware
+            base = self._base if self._base is not None else self._build()
+            pipeline = base + self.function_options(function_name).middleware
             self._pipelines[function_name] = pipeline
         return pipeline
 
@@ -199,7 +210,8 @@ class InvocationRunner:
                     active.invocation,
                     InvocationAbandoned("worker shut down during the invocation", in_own_context=False),
                 )
-        self._telemetry.flush()
+        if self._telemetry is not None:
+            self._telemetry.flush()
 
     def in_flight(self) -> int:
         return len(self._active)
@@ -304,4 +316,5 @@ def reset_runner(settings: Settings | None = None) -> InvocationRunner:
 def _shutdown_at_exit() -> None:
     if _runner is not None:
         _runner.shutdown()
-        _runner.telemetry.shutdown()
+        if _runner._telemetry is not None:
+            _runner._telemetry.shutdown()

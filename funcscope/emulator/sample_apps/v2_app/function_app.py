@@ -1,5 +1,6 @@
 import asyncio
 import logging
+from concurrent.futures import ThreadPoolExecutor
 
 import azure.functions as func
 from jobs_blueprint import bp
@@ -33,3 +34,25 @@ def process_order(msg: func.QueueMessage, shipped: func.Out[str]) -> None:
 @app.timer_trigger(schedule="0 */5 * * * *", arg_name="timer", run_on_startup=False)
 def cleanup(timer: func.TimerRequest) -> None:
     logging.info("cleanup ran (past due: %s)", timer.past_due)
+
+
+def _report_part(part: int) -> int:
+    logging.info("report part %d computed on a worker thread", part)
+    return part * part
+
+
+@app.route(route="report")
+def report(req: func.HttpRequest) -> func.HttpResponse:
+    logging.info("report requested")
+    # Work on threads the function starts: the worker cannot tell which invocation their logs belong to.
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        total = sum(pool.map(_report_part, range(4)))
+    return func.HttpResponse(f"report total {total}", mimetype="text/plain")
+
+
+@app.route(route="checkout")
+def checkout(req: func.HttpRequest) -> func.HttpResponse:
+    logging.info("checkout for cart %s", req.params.get("cart", "default"))
+    if req.params.get("fail"):
+        raise RuntimeError("payment service unavailable")
+    return func.HttpResponse("checked out", mimetype="text/plain")
