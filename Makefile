@@ -16,11 +16,11 @@ demo: $(STAMP)
 	$(BIN)/funcscope demo
 
 test: $(STAMP)
-	$(BIN)/ruff check funcscope tests perf examples
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
-	$(BIN)/ruff check funcscope tests perf examples
+	$(BIN)/ruff check .
 
 clean:
 	rm -rf $(VENV) build *.egg-info
