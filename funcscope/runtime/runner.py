@@ -94,6 +94,11 @@ class InvocationRunner:
             self._function_options[function_name] = options
             self._pipelines.pop(function_name, None)
 
+    def ensure_function_options(self, function_name: str, options: FunctionOptions) -> None:
+        """Set a function's options unless it has some already (called per invocation: one dict lookup)."""
+        if function_name not in self._function_options:
+            self.set_function_options(function_name, options)
+
     def function_options(self, function_name: str) -> FunctionOptions:
         return self._function_options.get(function_name, DEFAULT_FUNCTION_OPTIONS)
 
