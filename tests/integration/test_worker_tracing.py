@@ -275,3 +275,53 @@ def test_root_ratio_through_the_worker():
             worker.invoke("observe", {"url": "http://localhost/api/observe"}, trace_parent="")
     # the app's funcscope.configure() keeps earlier options: the ratio still applies
     assert by_name(capture.finished_spans(), "observe") == []
+
+
+def test_two_worker_processes():
+    """Each worker process traces its own invocations, joined to the host's trace, sync and async."""
+    calls = [
+        Call(name, {"url": f"http://localhost/api/{name}" + ("?fail=1" if n % 4 == 3 else "")}, host_parent(n))
+        for n, name in enumerate(["hello", "ahello"] * 20)
+    ]
+    with Worker(V2_APP, extensions_enabled=True, process_count=2, thread_count=2) as worker:
+        results = worker.invoke_many(calls, concurrency=8)
+        per_process = worker.run_in_each_process(capture.finished_spans)
+        pids = worker.pids
+    assert len(per_process) == 2 and {r.pid for r in results} == set(pids)
+    spans = {
+        s["attributes"]["faas.invocation_id"]: s
+        for part in per_process
+        for s in part
+        if s["name"] in ("hello", "ahello")
+    }
+    assert len(spans) == 40
+    for n, (call, result) in enumerate(zip(calls, results, strict=True)):
+        span = spans[result.invocation_id]
+        assert span["name"] == call.function_name and span["parent_span_id"] == f"{n + 1:016x}"
+        assert span["status"] == ("ERROR" if n % 4 == 3 else "UNSET") and span["ended"]
+
+
+def test_metrics_through_the_worker():
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+    reader = InMemoryMetricReader()
+    get_runner().configure(metrics=True, meter_provider=MeterProvider(metric_readers=[reader]))
+    with Worker(V2_APP, extensions_enabled=True, thread_count=4) as worker:
+        calls = [
+            Call("hello", {"url": "http://localhost/api/hello" + ("?fail=1" if n % 3 == 0 else "")}) for n in range(9)
+        ]
+        calls += [Call("ahello", {"url": "http://localhost/api/ahello"}) for _ in range(5)]
+        worker.invoke_many(calls, concurrency=6)
+    points = {}
+    for rm in reader.get_metrics_data().resource_metrics:
+        for sm in rm.scope_metrics:
+            for metric in sm.metrics:
+                for p in metric.data.data_points:
+                    key = (metric.name, p.attributes["faas.name"], p.attributes.get("error.type"))
+                    points[key] = p
+    assert points[("faas.invocations", "hello", None)].value == 9
+    assert points[("faas.invocations", "ahello", None)].value == 5
+    assert points[("faas.errors", "hello", "ValueError")].value == 3
+    assert points[("faas.invoke_duration", "ahello", None)].count == 5
+    assert points[("faas.active_invocations", "hello", None)].value == 0
