@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import logging
 import threading
+from asyncio import _get_running_loop
+from asyncio import current_task as _current_task
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any, Literal
@@ -104,6 +106,16 @@ def _enrich(record: logging.LogRecord, invocation: Invocation) -> None:
     record.__dict__ = fields
 
 
+def _claim_loop_thread(invocation: Invocation) -> None:
+    # A plain loop callback of an async invocation (call_soon, call_later, a future's done callback) runs in no
+    # task, so the worker names the record's invocation by the loop thread's thread-local, which names whichever
+    # invocation started last. The worker never clears that value on the loop thread; pointing it at this
+    # record's invocation makes the host file the record where it belongs.
+    storage = getattr(invocation.context, "thread_local_storage", None)
+    if storage is not None:
+        storage.invocation_id = invocation.invocation_id
+
+
 def _report(exc: Exception) -> None:
     # Never into logging. The report's own record comes through the factory again; report_once is then silent.
     report_once(
@@ -138,6 +150,8 @@ def _make_factory(layer: _Layer) -> Callable[..., logging.LogRecord]:
             return record
         try:
             _enrich(record, invocation)
+            if _get_running_loop() is not None and _current_task() is None:
+                _claim_loop_thread(invocation)
         except Exception as exc:
             _report(exc)
         return record
