@@ -8,8 +8,10 @@ Order of preference, first match wins:
    `APPLICATIONINSIGHTS_CONNECTION_STRING` is set, to OTLP when `OTEL_EXPORTER_OTLP_ENDPOINT` is set, to the
    console when asked (`exporter="console"`); when nothing would export, one warning says so.
 
-Spans leave through a `BatchSpanProcessor`, so exporting never blocks an invocation; `flush()` waits at most
-`flush_timeout_ms`.
+Spans leave through a `BatchSpanProcessor`, so exporting never blocks an invocation; `flush()` and `shutdown()`
+wait at most `flush_timeout_ms`. The SDK's own `force_flush`/`shutdown` do not keep to their timeouts (they wait
+for the exporter, whose own timeout and retries can take many seconds against a backend that is down or slow), so
+funcscope runs them on a daemon thread and stops waiting when the time is up.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from __future__ import annotations
 import os
 import threading
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,7 +43,7 @@ PROCESS_INSTANCE_ID = str(uuid.uuid4())  # one per worker process, so processes 
 INSTRUMENTATION_NAME = "funcscope"
 
 
-def build_resource(service_name: str | None = None, environ: Mapping[str, str] | None = None) -> Resource:
+def build_resource(service_name: str | None = None) -> Resource:
     """The Azure Functions resource (site name, region, instance) with a per-process `service.instance.id`.
 
     `OTEL_RESOURCE_ATTRIBUTES` and `OTEL_SERVICE_NAME` override what is detected; `service_name` overrides all.
@@ -55,11 +57,12 @@ def build_resource(service_name: str | None = None, environ: Mapping[str, str] |
             CLOUD_PLATFORM: CloudPlatformValues.AZURE_FUNCTIONS.value,
         }
     )
-    env = os.environ if environ is None else environ
-    site = env.get("WEBSITE_SITE_NAME")
+    site = os.environ.get("WEBSITE_SITE_NAME")
     if site:
         ours = ours.merge(Resource({SERVICE_NAME: site}))
-    resource = Resource.create().merge(ours).merge(AzureFunctionsResourceDetector().detect())
+    # The detector knows the site, region and instance; its cloud.platform predates the current semantic
+    # conventions ("azure_functions"), so funcscope's own values go on top, and the user's settings above all.
+    resource = Resource.create().merge(AzureFunctionsResourceDetector().detect()).merge(ours)
     resource = resource.merge(OTELResourceDetector().detect())
     if service_name:
         resource = resource.merge(Resource({SERVICE_NAME: service_name}))
@@ -87,30 +90,65 @@ class Telemetry:
     _owned: list[Any] = field(default_factory=list)
     _tracer_provider: Any = None
     _meter_provider: Any = None
+    _stuck: threading.Thread | None = None  # a flush that outlived its timeout, still waiting on an exporter
 
     def flush(self, timeout_ms: int | None = None) -> bool:
         """Push buffered telemetry out, waiting at most `timeout_ms` (default: the configured flush timeout)."""
         timeout = self.flush_timeout_ms if timeout_ms is None else timeout_ms
+        return self._bounded(lambda: self._flush_providers(timeout), timeout)
+
+    def shutdown(self) -> None:
+        """Flush and shut down the providers funcscope created (providers it reused are left alone), waiting at
+        most the configured flush timeout."""
+
+        def flush_and_shut_down() -> bool:
+            ok = self._flush_providers(self.flush_timeout_ms)
+            for provider in self._owned:
+                try:
+                    provider.shutdown()
+                except Exception as exc:
+                    report_once(("telemetry", "shutdown", type(exc).__name__), f"funcscope: shutdown failed: {exc!r}")
+            return ok
+
+        self._bounded(flush_and_shut_down, self.flush_timeout_ms)
+
+    def _flush_providers(self, timeout_ms: int) -> bool:
         ok = True
         for provider in (self._tracer_provider, self._meter_provider):
             force_flush = getattr(provider, "force_flush", None)
             if force_flush is None:
                 continue
             try:
-                ok = bool(force_flush(timeout_millis=timeout)) and ok
+                ok = bool(force_flush(timeout_millis=timeout_ms)) and ok
             except Exception as exc:
                 report_once(("telemetry", "flush", type(exc).__name__), f"funcscope: flush failed: {exc!r}")
                 ok = False
         return ok
 
-    def shutdown(self) -> None:
-        """Flush and shut down the providers funcscope created; providers it reused are left alone."""
-        self.flush()
-        for provider in self._owned:
-            try:
-                provider.shutdown()
-            except Exception as exc:
-                report_once(("telemetry", "shutdown", type(exc).__name__), f"funcscope: shutdown failed: {exc!r}")
+    def _bounded(self, work: Callable[[], bool], timeout_ms: int) -> bool:
+        # An earlier flush still blocked in an exporter holds the processors' export locks: a new one would only
+        # queue behind it, so waiting again would add to the delay without sending anything.
+        stuck = self._stuck
+        if stuck is not None and stuck.is_alive():
+            return False
+        outcome: list[bool] = []
+        thread = threading.Thread(target=lambda: outcome.append(work()), name="funcscope-flush", daemon=True)
+        try:
+            thread.start()
+        except RuntimeError:  # no new threads this late in interpreter shutdown: flush here, unbounded
+            return work()
+        thread.join(timeout_ms / 1000)
+        if thread.is_alive():
+            self._stuck = thread
+            if timeout_ms > 0:
+                report_once(
+                    ("telemetry", "flush-timeout"),
+                    f"funcscope: exporting telemetry took longer than flush_timeout_ms={timeout_ms}; stopped "
+                    "waiting, so spans and metrics not yet exported may be lost (is the exporter's endpoint slow "
+                    "or down?).",
+                )
+            return False
+        return bool(outcome and outcome[0])
 
 
 _lock = threading.Lock()
@@ -197,51 +235,64 @@ def _configure_providers(exporter: str, service_name: str | None, flush_timeout_
     )
 
 
+def _azure_monitor_exporters() -> tuple[Any, Any]:
+    from azure.monitor.opentelemetry.exporter import AzureMonitorMetricExporter, AzureMonitorTraceExporter
+
+    return AzureMonitorTraceExporter(), AzureMonitorMetricExporter()
+
+
+def _otlp_exporters() -> tuple[Any, Any]:
+    from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+    return OTLPSpanExporter(), OTLPMetricExporter()
+
+
+def _console_exporters() -> tuple[Any, Any]:
+    from opentelemetry.sdk.metrics.export import ConsoleMetricExporter
+    from opentelemetry.sdk.trace.export import ConsoleSpanExporter
+
+    return ConsoleSpanExporter(), ConsoleMetricExporter()
+
+
+# name: (what to call it, the app setting that turns it on under "auto" (None: only when asked for by name),
+# the factory of its span and metric exporters)
+_EXPORTERS: dict[str, tuple[str, str | None, Callable[[], tuple[Any, Any]]]] = {
+    "azure-monitor": ("Azure Monitor", "APPLICATIONINSIGHTS_CONNECTION_STRING", _azure_monitor_exporters),
+    "otlp": ("OTLP", "OTEL_EXPORTER_OTLP_ENDPOINT", _otlp_exporters),
+    "console": ("console", None, _console_exporters),
+}
+
+
 def _exporters(choice: str) -> tuple[list[Any], list[Any], list[str]]:
     spans: list[Any] = []
     metric: list[Any] = []
     names: list[str] = []
-    wanted = {"azure-monitor", "otlp", "console"} if choice == "auto" else {choice}
-    if "azure-monitor" in wanted and (os.environ.get("APPLICATIONINSIGHTS_CONNECTION_STRING") or choice != "auto"):
+    asked = False  # an exporter was asked for; if it could not be set up, its own warning says why
+    for name, (label, setting, factory) in _EXPORTERS.items():
+        if choice == "auto" and not (setting and os.environ.get(setting)):
+            continue
+        if choice not in ("auto", name):
+            continue
+        asked = True
         try:
-            from azure.monitor.opentelemetry.exporter import AzureMonitorMetricExporter, AzureMonitorTraceExporter
-
-            spans.append(AzureMonitorTraceExporter())
-            metric.append(AzureMonitorMetricExporter())
-            names.append("azure-monitor")
+            span_exporter, metric_exporter = factory()
         except ImportError:
             report_once(
-                ("telemetry", "missing-azure-monitor"),
-                "funcscope: APPLICATIONINSIGHTS_CONNECTION_STRING is set but the Azure Monitor exporter is not "
-                "installed; add 'funcscope[azure-monitor]' to requirements.txt.",
+                ("telemetry", "missing", name),
+                f"funcscope: {setting or name} asks for the {label} exporter, which is not installed; add "
+                f"'funcscope[{name}]' to requirements.txt.",
             )
         except Exception as exc:  # e.g. a malformed connection string
             report_once(
-                ("telemetry", "azure-monitor-config"),
-                f"funcscope: the Azure Monitor exporter could not be set up ({exc}); nothing is sent there.",
+                ("telemetry", "config", name),
+                f"funcscope: the {label} exporter could not be set up ({exc}); nothing is sent there.",
             )
-    if "otlp" in wanted and (os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or choice != "auto"):
-        try:
-            from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
-            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-
-            spans.append(OTLPSpanExporter())
-            metric.append(OTLPMetricExporter())
-            names.append("otlp")
-        except ImportError:
-            report_once(
-                ("telemetry", "missing-otlp"),
-                "funcscope: OTEL_EXPORTER_OTLP_ENDPOINT is set but the OTLP exporter is not installed; add "
-                "'funcscope[otlp]' to requirements.txt.",
-            )
-    if choice == "console":
-        from opentelemetry.sdk.metrics.export import ConsoleMetricExporter
-        from opentelemetry.sdk.trace.export import ConsoleSpanExporter
-
-        spans.append(ConsoleSpanExporter())
-        metric.append(ConsoleMetricExporter())
-        names.append("console")
-    if not names and choice != "none":
+        else:
+            spans.append(span_exporter)
+            metric.append(metric_exporter)
+            names.append(name)
+    if not names and not asked and choice != "none":
         report_once(
             ("telemetry", "no-exporter"),
             "funcscope: no exporter is configured, so spans and metrics are recorded but sent nowhere. Set "
