@@ -1,4 +1,5 @@
-"""`funcscope demo | doctor`: see funcscope work on a sample app, and check a function app's set-up."""
+"""`funcscope demo | bench | doctor`: see funcscope work on a sample app, measure what it costs, and check a function
+app's set-up."""
 
 from __future__ import annotations
 
@@ -183,6 +184,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo.add_argument("--app", help="app folder to run instead of the packaged v2 sample app")
     demo.add_argument("--threads", type=int, default=4, help="sync thread pool size (PYTHON_THREADPOOL_THREAD_COUNT)")
     demo.set_defaults(run=_run_demo)
+    from .bench.command import add_parser as add_bench_parser
+
+    add_bench_parser(commands)
     doctor = commands.add_parser("doctor", help="check this environment (and optionally an app) for funcscope")
     doctor.add_argument("--app", help="a function app folder to load and check")
     doctor.set_defaults(run=_run_doctor)

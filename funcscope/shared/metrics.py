@@ -4,14 +4,24 @@ Instruments use the semantic-convention names for FaaS servers where they exist 
 `faas.invocations`, `faas.errors`, `faas.coldstarts`); in-flight invocations have none, so they are
 `faas.active_invocations`. Every measurement carries `faas.name` and `faas.trigger`; errors add `error.type`.
 Attribute dicts are built once per function and reused.
+
+Every invocation pays for what is recorded here, and one measurement through the OpenTelemetry SDK costs about
+10-20 µs. In-flight invocations would take two per invocation (+1, -1), so they are tallied here, under a lock, and
+an observable up-down counter reports them when the SDK collects: the exported data are the same cumulative sums
+(up-down counters are cumulative for every exporter). The invocation counter stays synchronous: an observable one
+would export a zero point per function at every collection to a delta-temporality exporter (Azure Monitor).
 """
 
 from __future__ import annotations
 
+import threading
 import time
+import weakref
+from collections.abc import Iterable
 from typing import Any
 
 from opentelemetry import metrics
+from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.semconv._incubating.attributes.faas_attributes import FAAS_NAME, FAAS_TRIGGER
 from opentelemetry.semconv._incubating.metrics.faas_metrics import (
     FAAS_COLDSTARTS,
@@ -32,6 +42,41 @@ FAAS_ACTIVE_INVOCATIONS = "faas.active_invocations"
 _DURATION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 
 
+class _InFlight:
+    """Invocations in flight per (function, trigger), reported by an observable up-down counter.
+
+    One per meter: a meter keeps the callback of the first observable instrument registered under a name, so
+    every MetricsMiddleware built on the same meter (an app may configure more than once) shares it.
+    """
+
+    def __init__(self, meter: metrics.Meter) -> None:
+        self.lock = threading.Lock()
+        self.counts: dict[tuple[str, str], int] = {}
+        meter.create_observable_up_down_counter(
+            FAAS_ACTIVE_INVOCATIONS,
+            callbacks=[self._observe],
+            unit="{invocation}",
+            description="Invocations in flight.",
+        )
+
+    def _observe(self, options: CallbackOptions) -> Iterable[Observation]:
+        with self.lock:
+            items = list(self.counts.items())
+        return [Observation(value, {FAAS_NAME: name, FAAS_TRIGGER: trigger}) for (name, trigger), value in items]
+
+
+_in_flight: weakref.WeakKeyDictionary[Any, _InFlight] = weakref.WeakKeyDictionary()
+_in_flight_lock = threading.Lock()
+
+
+def _in_flight_for(meter: metrics.Meter) -> _InFlight:
+    with _in_flight_lock:
+        in_flight = _in_flight.get(meter)
+        if in_flight is None:
+            in_flight = _in_flight[meter] = _InFlight(meter)
+        return in_flight
+
+
 class MetricsMiddleware:
     """Counts and times every invocation; its `before` only marks the invocation as in flight."""
 
@@ -45,9 +90,9 @@ class MetricsMiddleware:
         self._invocations = meter.create_counter(FAAS_INVOCATIONS, unit="{invocation}", description="Invocations.")
         self._errors = meter.create_counter(FAAS_ERRORS, unit="{error}", description="Invocations that failed.")
         self._coldstarts = meter.create_counter(FAAS_COLDSTARTS, unit="{coldstart}", description="Cold starts.")
-        self._active = meter.create_up_down_counter(
-            FAAS_ACTIVE_INVOCATIONS, unit="{invocation}", description="Invocations in flight."
-        )
+        in_flight = _in_flight_for(meter)
+        self._lock = in_flight.lock
+        self._active = in_flight.counts
         self._attributes: dict[tuple[str, str], dict[str, str]] = {}
         self._error_attributes: dict[tuple[str, str, str], dict[str, str]] = {}
 
@@ -66,10 +111,11 @@ class MetricsMiddleware:
         return attrs
 
     def before(self, invocation: Invocation) -> None:
-        attrs = self._attrs(invocation)
-        self._active.add(1, attrs)
+        key = (invocation.function_name, invocation.trigger.faas_trigger)
+        with self._lock:
+            self._active[key] = self._active.get(key, 0) + 1
         if invocation.cold_start:
-            self._coldstarts.add(1, attrs)
+            self._coldstarts.add(1, self._attrs(invocation))
 
     def after(self, invocation: Invocation, result: Any) -> None:
         status = http_status_of(result)
@@ -80,8 +126,10 @@ class MetricsMiddleware:
         self._end(invocation, error_type)
 
     def _end(self, invocation: Invocation, error_type: str | None) -> None:
+        key = (invocation.function_name, invocation.trigger.faas_trigger)
+        with self._lock:
+            self._active[key] = self._active.get(key, 0) - 1
         attrs = self._attrs(invocation)
-        self._active.add(-1, attrs)
         self._duration.record((time.time_ns() - invocation.start_ns) / 1e9, attrs)
         self._invocations.add(1, attrs)
         if error_type is not None:

@@ -31,11 +31,30 @@ _SECRET_PAIRS = re.compile(
     r"(?i)\b(AccountKey|SharedAccessKey|SharedAccessSignature|InstrumentationKey|Password|Pwd|AccessKey|ApiKey|Secret)"
     r"=([^;\s\"']+)"
 )
+# Any sensitive query key anywhere in a lower-cased query string, as a substring (so only the keys that contain no
+# other key are needed): a match only means "parse it properly".
+_ANY_SENSITIVE_KEY = re.compile(
+    "|".join(
+        sorted(re.escape(k) for k in SENSITIVE_QUERY_KEYS if not any(o != k and o in k for o in SENSITIVE_QUERY_KEYS))
+    )
+)
 _BEARER = re.compile(r"(?i)\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]{8,}")
 
 
 def redact_url(url: str) -> str:
     """The URL with credentials and sensitive query values (e.g. the function key in `code=`) replaced."""
+    # Runs for every HTTP invocation. Most URLs have nothing to redact, and parsing them costs more than the
+    # rest of the span's attributes together: return at once when the parse below could not change anything
+    # (no userinfo, no query key that is or could decode to a sensitive one, nothing urlsplit would reject).
+    query = url.partition("?")[2]
+    if (
+        "@" not in url
+        and "%" not in query
+        and "[" not in url
+        and url.isascii()
+        and _ANY_SENSITIVE_KEY.search(query.lower()) is None
+    ):
+        return url
     try:
         parts = urlsplit(url)
     except ValueError:

@@ -1,0 +1,205 @@
+"""What each piece of a funcscope invocation costs, one piece at a time (the attribution behind the overhead numbers).
+
+Each benchmark times one piece in isolation, with garbage collection on, against the same benchmark providers the
+overhead suite uses (a batch span processor with an exporter that drops everything, an in-memory metric reader).
+In a full invocation the pieces cost more than here (a bigger heap to collect, colder caches), but their
+proportions hold. Read them next to `test_overhead.py`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+
+import pytest
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+from funcscope.bench.configs import install, providers
+from funcscope.bench.overhead import HookHarness
+from funcscope.emulator.extension_manager import ExtensionManager
+from funcscope.runtime.runner import get_runner
+from funcscope.shared.invocation import Invocation
+from funcscope.shared.redaction import redact_url
+from funcscope.shared.tracing import TraceMiddleware
+from funcscope.shared.triggers import classify_arguments
+
+GROUP = "components (µs per call)"
+PROPAGATOR = TraceContextTextMapPropagator()
+
+
+@pytest.fixture(scope="module")
+def invocations():
+    """Plenty of distinct (context, args) pairs, built with the harness the overhead suite uses."""
+    with HookHarness("bare") as harness:
+        return harness.invocations(60000)
+
+
+@pytest.fixture
+def fresh(invocations):
+    """A fresh invocation per call (a runner refuses an invocation id it has seen in flight)."""
+    return itertools.cycle(invocations).__next__
+
+
+def _quiet_logger(name):
+    logger = logging.getLogger(name)
+    logger.propagate = False
+    if not logger.handlers:
+        logger.addHandler(logging.NullHandler())
+    return logger
+
+
+def _bench(benchmark, fn):
+    benchmark.group = GROUP
+    benchmark.extra_info["gc"] = "on"
+    benchmark.pedantic(fn, rounds=2000, iterations=10, warmup_rounds=50)
+
+
+def test_worker_dispatch_nothing_registered(benchmark, fresh):
+    with install("bare"):
+        fn = lambda req, context: None  # noqa: E731
+
+        def run():
+            ctx, args = fresh()
+            ExtensionManager.get_sync_invocation_wrapper(ctx, fn)(args)
+
+        _bench(benchmark, run)
+
+
+def test_runner_start_finish_no_middleware(benchmark, fresh):
+    options = {"tracing": False, "metrics": False, "propagation": False, "log_enrichment": False}
+    from funcscope.bench.configs import BenchConfig
+
+    with install(BenchConfig("core", "runner only", funcscope=options)):
+        runner = get_runner()
+
+        def run():
+            ctx, args = fresh()
+            runner.start(ctx, args, None)
+            runner.finish(ctx, None, None)
+
+        _bench(benchmark, run)
+
+
+def test_extension_hooks_through_the_worker(benchmark, fresh):
+    """The worker's dispatch with funcscope's extension (runner, retry middleware only) registered."""
+    options = {"tracing": False, "metrics": False, "propagation": False, "log_enrichment": False}
+    from funcscope.bench.configs import BenchConfig
+
+    with install(BenchConfig("core", "runner only", funcscope=options)):
+        fn = lambda req, context: None  # noqa: E731
+
+        def run():
+            ctx, args = fresh()
+            ExtensionManager.get_sync_invocation_wrapper(ctx, fn)(args)
+
+        _bench(benchmark, run)
+
+
+def test_invocation_snapshot(benchmark, fresh):
+    ctx, args = fresh()
+    trigger = classify_arguments(args)
+    _bench(benchmark, lambda: Invocation(ctx, args, trigger))
+
+
+def test_extract_host_context(benchmark, fresh):
+    ctx, _ = fresh()
+    tc = ctx.trace_context
+    _bench(benchmark, lambda: PROPAGATOR.extract({"traceparent": tc.trace_parent, "tracestate": tc.trace_state}))
+
+
+def test_span_without_attributes(benchmark, fresh):
+    ctx, _ = fresh()
+    parent = PROPAGATOR.extract({"traceparent": ctx.trace_context.trace_parent})
+    tracer = providers().tracer
+    _bench(benchmark, lambda: tracer.start_span("f", context=parent, kind=trace.SpanKind.SERVER).end())
+
+
+def test_span_with_funcscope_attributes(benchmark, fresh):
+    """The SDK's cost of the span with the attributes funcscope puts on an HTTP invocation (12 of them)."""
+    ctx, args = fresh()
+    invocation = Invocation(ctx, args, classify_arguments(args))
+    attributes = TraceMiddleware(providers().tracer)._attributes(invocation)
+    parent = invocation.host.parent
+    tracer = providers().tracer
+    benchmark.extra_info["attributes"] = len(attributes)
+    _bench(benchmark, lambda: tracer.start_span("f", context=parent, kind=trace.SpanKind.SERVER,
+                                                attributes=attributes).end())
+
+
+def test_building_span_attributes(benchmark, fresh):
+    ctx, args = fresh()
+    invocation = Invocation(ctx, args, classify_arguments(args))
+    middleware = TraceMiddleware(providers().tracer)
+    _bench(benchmark, lambda: middleware._attributes(invocation))
+
+
+def test_redact_url_nothing_to_redact(benchmark):
+    _bench(benchmark, lambda: redact_url("http://localhost:7071/api/orders?id=42&name=bench"))
+
+
+@pytest.mark.parametrize("in_span", [False, True], ids=["no-current-span", "in-sampled-span"])
+@pytest.mark.parametrize("instrument", ["counter", "histogram"])
+def test_one_metric_measurement(benchmark, instrument, in_span):
+    """One synchronous measurement through the SDK; inside a sampled span the SDK also samples an exemplar."""
+    meter = providers().meter_provider.get_meter("funcscope.perf")
+    attributes = {"faas.name": "bench_http", "faas.trigger": "http"}
+    if instrument == "counter":
+        counter = meter.create_counter("perf.counter")
+        fn = lambda: counter.add(1, attributes)  # noqa: E731
+    else:
+        histogram = meter.create_histogram("perf.histogram", explicit_bucket_boundaries_advisory=(0.001, 0.01, 0.1))
+        fn = lambda: histogram.record(0.002, attributes)  # noqa: E731
+    token = None
+    if in_span:
+        span = providers().tracer.start_span("current")
+        token = otel_context.attach(trace.set_span_in_context(span))
+    try:
+        _bench(benchmark, fn)
+    finally:
+        if token is not None:
+            otel_context.detach(token)
+
+
+def test_a_log_record_in_an_invocation(benchmark, fresh):
+    """A log record made while an invocation is current: the record factory adds the invocation's fields."""
+    with install("funcscope-full"):
+        runner = get_runner()
+        ctx, args = fresh()
+        runner.start(ctx, args, None)
+        logger = _quiet_logger("funcscope.perf.in_invocation")
+        try:
+            _bench(benchmark, lambda: logger.warning("one record %s", 1))
+        finally:
+            runner.finish(ctx, None, None)
+
+
+def test_a_log_record_outside_funcscope(benchmark):
+    """The same record with no invocation current: what the record costs anyway."""
+    logger = _quiet_logger("funcscope.perf.outside")
+    _bench(benchmark, lambda: logger.warning("one record %s", 1))
+
+
+def test_worker_dispatch_one_empty_extension(benchmark, fresh):
+    """The worker's dispatch with one app extension whose hooks do nothing: what any extension costs."""
+    import azure.functions as func
+
+    with install("bare"):
+
+        class EmptyExtension(func.AppExtensionBase):
+            @classmethod
+            def pre_invocation_app_level(cls, logger, context, func_args=None, *args, **kwargs):
+                return None
+
+            @classmethod
+            def post_invocation_app_level(cls, logger, context, func_args=None, func_ret=None, *args, **kwargs):
+                return None
+
+        fn = lambda req, context: None  # noqa: E731
+
+        def run():
+            ctx, args = fresh()
+            ExtensionManager.get_sync_invocation_wrapper(ctx, fn)(args)
+
+        _bench(benchmark, run)

@@ -1,0 +1,139 @@
+"""`funcscope bench`, the benchmark configurations and the `funcscope_worker` pytest fixture.
+
+Only that they run and report what they should: speed is measured in perf/ and by `funcscope bench` itself,
+never asserted here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import azure.functions as func
+import pytest
+
+from funcscope.bench.configs import OVERHEAD_CONFIGS, THROUGHPUT_CONFIGS, install
+from funcscope.bench.overhead import MODES as OVERHEAD_MODES
+from funcscope.bench.overhead import HookHarness
+from funcscope.bench.throughput import MODES as THROUGHPUT_MODES
+from funcscope.emulator.extension_manager import ExtensionManager
+from funcscope.runtime import classic_worker
+from funcscope.shared import logs, propagation
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLE_V2 = ROOT / "funcscope" / "emulator" / "sample_apps" / "v2_app"
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FUNCSCOPE_", "PYTHON_ENABLE_WORKER", "OTEL_"))}
+    env.pop("APPLICATIONINSIGHTS_CONNECTION_STRING", None)
+    env["APPLICATIONINSIGHTS_STATSBEAT_DISABLED_ALL"] = "true"
+    env["PYTHONPATH"] = str(ROOT)
+    return {**env, **extra}
+
+
+def test_bench_quick_writes_the_documented_json_and_a_png(tmp_path):
+    out_json, out_png = tmp_path / "bench.json", tmp_path / "bench.png"
+    run = subprocess.run(
+        [sys.executable, "-m", "funcscope.cli", "bench", "--quick", "--rounds", "1", "--invocations", "100",
+         "--seconds", "0.01", "--workloads", "cpu-trivial", "--no-progress", "--json", str(out_json),
+         "--plot", str(out_png)],
+        capture_output=True, text=True, timeout=110, env=clean_env(), cwd=tmp_path,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "Per-invocation overhead" in run.stdout and "Throughput through the emulator" in run.stdout
+    assert "Targets:" in run.stdout
+
+    result = json.loads(out_json.read_text())
+    assert set(result) == {"machine", "overhead", "throughput"}
+    assert result["machine"]["cpu_count"] >= 1 and result["machine"]["python"]
+
+    overhead = result["overhead"]
+    assert all(set(row) == {"config", "mode", "us_per_invocation", "ratio_to_manual_span"} for row in overhead)
+    assert {(r["config"], r["mode"]) for r in overhead} == {(c, m) for c in OVERHEAD_CONFIGS for m in OVERHEAD_MODES}
+    assert all(r["us_per_invocation"] > 0 and r["ratio_to_manual_span"] > 0 for r in overhead)
+    assert {r["ratio_to_manual_span"] for r in overhead if r["config"] == "manual"} == {1.0}
+
+    throughput = result["throughput"]
+    keys = {"config", "mode", "concurrency", "workload", "invocations_per_s", "p50_ms", "p99_ms", "ratio_to_none"}
+    assert all(set(row) == keys for row in throughput)
+    expected = {(c, m, n) for c in THROUGHPUT_CONFIGS for m, levels in THROUGHPUT_MODES.items() for n in levels}
+    assert {(r["config"], r["mode"], r["concurrency"]) for r in throughput} == expected
+    for row in throughput:
+        assert row["invocations_per_s"] > 0 and row["ratio_to_none"] > 0
+        assert 0 < row["p50_ms"] <= row["p99_ms"]
+    assert {r["ratio_to_none"] for r in throughput if r["config"] == "none"} == {1.0}
+
+    assert out_png.read_bytes()[:8] == PNG_MAGIC
+
+
+def _process_state() -> tuple[object, ...]:
+    return (
+        func.ExtensionMeta.get_registered_extensions_json(),
+        propagation.is_instrumented(),
+        logs.is_log_enrichment_installed(),
+        classic_worker.is_instrumented(ExtensionManager),
+        os.environ.get("PYTHON_ENABLE_WORKER_EXTENSIONS"),
+    )
+
+
+@pytest.mark.filterwarnings("ignore:'locale.getdefaultlocale' is deprecated:DeprecationWarning")  # opencensus
+@pytest.mark.parametrize("config", ["funcscope-full", "opencensus", "bare"])
+def test_a_configuration_is_undone_completely(config):
+    before = _process_state()
+    for _ in range(2):  # a second install registers again: the extension's module was forgotten
+        with install(config):
+            registered = func.ExtensionMeta.get_registered_extensions_json()
+            assert os.environ["PYTHON_ENABLE_WORKER_EXTENSIONS"] == "1"
+            if config == "funcscope-full":
+                assert "FuncScopeExtension" in registered
+                assert propagation.is_instrumented() and logs.is_log_enrichment_installed()
+                assert classic_worker.is_instrumented(ExtensionManager)
+            elif config == "opencensus":
+                assert "OpenCensusExtension" in registered
+        assert _process_state() == before
+
+
+@pytest.mark.parametrize("config", ["bare", "builtin", "manual", "funcscope-full", "funcscope-sampled-out"])
+def test_hook_harness_runs_both_modes(config):
+    with HookHarness(config) as harness:
+        assert harness.run("sync-pool", 20) > 0
+        assert harness.run("async", 20) > 0
+        batch = harness.invocations(5)
+        assert len({ctx.invocation_id for ctx, _ in batch}) == 5
+        assert len({ctx.trace_context.trace_parent for ctx, _ in batch}) == 5
+        flags = {ctx.trace_context.trace_parent[-2:] for ctx, _ in batch}
+        assert flags == ({"00"} if config == "funcscope-sampled-out" else {"01"})
+
+
+def test_the_fixture_is_registered_and_runs_an_app(tmp_path):
+    (tmp_path / "test_app_bench.py").write_text(textwrap.dedent(f"""
+        import azure.functions as func
+        import pytest
+
+        APP = {str(SAMPLE_V2)!r}
+        REQUEST = {{"method": "GET", "url": "http://localhost/api/hello?name=x"}}
+        ASYNC_REQUEST = {{"method": "GET", "url": "http://localhost/api/hello-async"}}
+
+        @pytest.mark.parametrize("config", ["none", "funcscope-full", "opencensus"])
+        def test_hello(funcscope_worker, config):
+            app = funcscope_worker(APP, config)
+            registered = func.ExtensionMeta.get_registered_extensions_json()
+            assert ("FuncScopeExtension" in registered) == (config == "funcscope-full")
+            assert ("OpenCensusExtension" in registered) == (config == "opencensus")
+            assert app.call("hello", REQUEST).get_body() == b"Hello, x!"
+            assert app.call("hello_async", ASYNC_REQUEST).status_code == 200
+            assert app.invoke("hello", REQUEST).ok
+
+        def test_nothing_is_left_registered():
+            assert func.ExtensionMeta.get_registered_extensions_json() == "{{}}"
+    """))
+    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)],
+                         capture_output=True, text=True, timeout=110, env=clean_env(), cwd=tmp_path)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "4 passed" in run.stdout
