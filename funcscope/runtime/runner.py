@@ -38,7 +38,7 @@ __all__ = ["InvocationAbandoned", "InvocationRunner", "get_runner", "reset_runne
 
 
 class _Active:
-    __slots__ = ("invocation", "pipeline", "owner", "token", "sync_thread")
+    __slots__ = ("invocation", "pipeline", "owner", "token", "sync_thread", "task", "on_task_done")
 
     def __init__(
         self, invocation: Invocation, pipeline: Pipeline, owner: object, token: Token[Any], sync_thread: int | None
@@ -48,6 +48,8 @@ class _Active:
         self.owner = owner
         self.token = token
         self.sync_thread = sync_thread  # the pool thread a sync invocation runs on; None for async ones
+        self.task: asyncio.Task[Any] | None = None  # an async invocation's task, watched until the end is reported
+        self.on_task_done: Any = None
 
 
 class InvocationRunner:
@@ -175,11 +177,10 @@ class InvocationRunner:
             )
             pipeline = self.pipeline_for(name)
             token = current_invocation.set(invocation)
-            self._active[invocation_id] = _Active(
-                invocation, pipeline, owner, token, None if on_loop else threading.get_ident()
-            )
+            active = _Active(invocation, pipeline, owner, token, None if on_loop else threading.get_ident())
+            self._active[invocation_id] = active
             if on_loop:
-                self._watch_task(invocation_id)
+                self._watch_task(invocation_id, active)
         except Exception as exc:
             report_once(
                 ("runner", "start", type(exc).__name__), f"funcscope: could not start an invocation: {exc!r}", exc=exc
@@ -229,7 +230,10 @@ class InvocationRunner:
             active = self._active.get(invocation_id)
             if active is None or (owner is not None and active.owner is not owner):
                 return None
-            return self._active.pop(invocation_id, None)
+            active = self._active.pop(invocation_id, None)
+            if active is not None and active.task is not None:
+                active.task.remove_done_callback(active.on_task_done)
+            return active
         except Exception as exc:
             report_once(
                 ("runner", "pop", type(exc).__name__), f"funcscope: could not end an invocation: {exc!r}", exc=exc
@@ -252,12 +256,15 @@ class InvocationRunner:
         finally:
             _reset(active.token)
 
-    def _watch_task(self, invocation_id: str) -> None:
+    def _watch_task(self, invocation_id: str, active: _Active) -> None:
         # An async invocation's context dies with its task; if the task ends before the end was reported,
-        # end the invocation then.
+        # end the invocation then. The callback is taken off again when the end is reported (see _pop), which
+        # is cheaper than letting every task run it.
         task = asyncio.current_task()
         if task is not None:
-            task.add_done_callback(lambda _task: self._task_done(invocation_id))
+            active.task = task
+            active.on_task_done = lambda _task: self._task_done(invocation_id)
+            task.add_done_callback(active.on_task_done)
 
     def _task_done(self, invocation_id: str) -> None:
         active = self._active.pop(invocation_id, None)
