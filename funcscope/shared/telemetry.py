@@ -167,16 +167,21 @@ def setup_telemetry(
     """The providers to emit with, by the order of preference in this module's docstring."""
     from .. import __version__
 
-    if tracer_provider is not None or meter_provider is not None:
-        tp = tracer_provider if tracer_provider is not None else trace.get_tracer_provider()
-        mp = meter_provider if meter_provider is not None else metrics.get_meter_provider()
+    def reuse(tp: Any, mp: Any, source: str) -> Telemetry:
         return Telemetry(
             tp.get_tracer(INSTRUMENTATION_NAME, __version__),
             mp.get_meter(INSTRUMENTATION_NAME, __version__),
-            "given",
+            source,
             flush_timeout_ms=flush_timeout_ms,
             _tracer_provider=tp,
             _meter_provider=mp,
+        )
+
+    if tracer_provider is not None or meter_provider is not None:
+        return reuse(
+            tracer_provider if tracer_provider is not None else trace.get_tracer_provider(),
+            meter_provider if meter_provider is not None else metrics.get_meter_provider(),
+            "given",
         )
     global _configured
     with _lock:
@@ -191,14 +196,7 @@ def setup_telemetry(
                     "funcscope: a tracer provider is configured but no meter provider; invocation metrics are "
                     "recorded into a no-op meter. Configure a MeterProvider to export them.",
                 )
-            return Telemetry(
-                tp.get_tracer(INSTRUMENTATION_NAME, __version__),
-                mp.get_meter(INSTRUMENTATION_NAME, __version__),
-                "global",
-                flush_timeout_ms=flush_timeout_ms,
-                _tracer_provider=tp,
-                _meter_provider=mp,
-            )
+            return reuse(tp, mp, "global")
         _configured = _configure_providers(exporter, service_name, flush_timeout_ms, __version__)
         return _configured
 
