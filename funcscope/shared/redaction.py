@@ -1,31 +1,20 @@
-"""Keeping secrets out of telemetry: function keys, credentials, connection strings, instrumentation keys."""
+"""Keeping secrets out of telemetry: function keys, credentials, connection strings, instrumentation keys.
+
+funcscope records no request headers (so `x-functions-key`, `Authorization` and cookies never leave) and no
+payloads; what it does record that may carry a secret (the URL, exception messages) goes through here."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-__all__ = ["REDACTED", "redact_url", "redact_headers", "redact_text", "SENSITIVE_HEADERS", "SENSITIVE_QUERY_KEYS"]
+__all__ = ["REDACTED", "redact_url", "redact_text", "SENSITIVE_QUERY_KEYS"]
 
 REDACTED = "REDACTED"
 
 SENSITIVE_QUERY_KEYS = frozenset(
     {"code", "sig", "signature", "key", "api-key", "apikey", "token", "access_token", "client_secret", "password"}
 )
-SENSITIVE_HEADERS = frozenset(
-    {
-        "authorization",
-        "proxy-authorization",
-        "cookie",
-        "set-cookie",
-        "x-functions-key",
-        "x-api-key",
-        "ocp-apim-subscription-key",
-        "x-ms-client-principal",
-    }
-)
-
 # key=value pairs of connection strings (storage, Service Bus, Event Hubs, Cosmos DB, Application Insights).
 _SECRET_PAIRS = re.compile(
     r"(?i)\b(AccountKey|SharedAccessKey|SharedAccessSignature|InstrumentationKey|Password|Pwd|AccessKey|ApiKey|Secret)"
@@ -70,11 +59,6 @@ def redact_url(url: str) -> str:
     if netloc == parts.netloc and query == parts.query:
         return url
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
-
-
-def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:
-    """A copy of the headers with credentials, keys and cookies replaced."""
-    return {k: (REDACTED if k.lower() in SENSITIVE_HEADERS else v) for k, v in headers.items()}
 
 
 def redact_text(text: str) -> str:

@@ -297,10 +297,3 @@ def _exporters(choice: str) -> tuple[list[Any], list[Any], list[str]]:
             "APPLICATIONINSIGHTS_CONNECTION_STRING or OTEL_EXPORTER_OTLP_ENDPOINT, or configure(exporter='console').",
         )
     return spans, metric, names
-
-
-def forget_configured_providers() -> None:
-    """Forget the providers funcscope installed (for tests that run many configurations in one process)."""
-    global _configured
-    with _lock:
-        _configured = None
