@@ -9,7 +9,6 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from .extensions.func_level.decorator import function
 from .shared.current import current
 from .shared.invocation import Invocation, RetryInfo
 from .shared.pipeline import Middleware, Pipeline
@@ -17,6 +16,7 @@ from .shared.settings import FunctionOptions, Settings
 
 if TYPE_CHECKING:
     from .extensions.app_level.funcscope_extension import FuncScopeExtension
+    from .extensions.func_level.decorator import function
     from .extensions.func_level.function_scope import FunctionScope
 
 __version__ = "0.1.0"
@@ -35,9 +35,12 @@ __all__ = [
     "function",
 ]
 
+# Loaded on first use: the extension classes because importing them registers them with the worker, and all three
+# because they bring the runtime (the OpenTelemetry SDK), which `import funcscope` alone need not pay for.
 _LAZY = {
     "FuncScopeExtension": "funcscope.extensions.app_level.funcscope_extension",
     "FunctionScope": "funcscope.extensions.func_level.function_scope",
+    "function": "funcscope.extensions.func_level.decorator",
 }
 
 
