@@ -87,7 +87,9 @@ class MetricsMiddleware:
             description="Duration of the function's invocation, hooks included.",
             explicit_bucket_boundaries_advisory=_DURATION_BUCKETS,
         )
-        self._invocations = meter.create_counter(FAAS_INVOCATIONS, unit="{invocation}", description="Invocations.")
+        self._invocations = meter.create_counter(
+            FAAS_INVOCATIONS, unit="{invocation}", description="Successful invocations."
+        )
         self._errors = meter.create_counter(FAAS_ERRORS, unit="{error}", description="Invocations that failed.")
         self._coldstarts = meter.create_counter(FAAS_COLDSTARTS, unit="{coldstart}", description="Cold starts.")
         in_flight = _in_flight_for(meter)
@@ -131,6 +133,9 @@ class MetricsMiddleware:
             self._active[key] = self._active.get(key, 0) - 1
         attrs = self._attrs(invocation)
         self._duration.record((time.time_ns() - invocation.start_ns) / 1e9, attrs)
-        self._invocations.add(1, attrs)
-        if error_type is not None:
+        # As the semantic conventions define them: `faas.invocations` counts the successful ones, `faas.errors`
+        # the failed ones (their sum is the duration histogram's count).
+        if error_type is None:
+            self._invocations.add(1, attrs)
+        else:
             self._errors.add(1, self._error_attrs(invocation, error_type))
