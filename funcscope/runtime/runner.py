@@ -135,7 +135,10 @@ class InvocationRunner:
     def pipeline_for(self, function_name: str) -> Pipeline:
         pipeline = self._pipelines.get(function_name)
         if pipeline is None:
-            base = self._base if self._base is not None else self._build()
+            base = self._base
+            if base is None:
+                with self._lock:  # first invocations may arrive together on several threads: build once
+                    base = self._base if self._base is not None else self._build()
             pipeline = base + self.function_options(function_name).middleware
             self._pipelines[function_name] = pipeline
         return pipeline
