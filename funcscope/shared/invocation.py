@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .attribute_reading import read_attribute
 from .trace_context import HostTraceContext, read_host_trace_context
 from .triggers import Trigger
 
@@ -56,36 +57,18 @@ def _as_count(value: object, default: int) -> int:
 
 def _failure_message(retry_context: object) -> str | None:
     # The worker provides `rpc_exception`; the SDK documents `exception`, which raises AttributeError there.
-    for name in ("rpc_exception", "exception"):
-        try:
-            failure = getattr(retry_context, name, None)
-        except Exception:
-            continue
-        if failure is None:
-            continue
-        try:
-            message = failure if isinstance(failure, str) else getattr(failure, "message", None)
-        except Exception:
-            continue
-        if isinstance(message, str) and message:
-            return message
-    return None
+    failure = read_attribute(retry_context, "rpc_exception", "exception")
+    message = failure if isinstance(failure, str) else read_attribute(failure, "message")
+    return message if isinstance(message, str) and message else None
 
 
 def read_retry_info(context: object) -> RetryInfo:
     """Read `context.retry_context`; a missing or odd one gives `NO_RETRY`-style defaults, never an error."""
-    try:
-        retry_context = getattr(context, "retry_context", None)
-    except Exception:
-        retry_context = None
+    retry_context = read_attribute(context, "retry_context")
     if retry_context is None:
         return NO_RETRY
-    try:
-        count = _as_count(getattr(retry_context, "retry_count", 0), 0)
-        max_count = _as_count(getattr(retry_context, "max_retry_count", 0), 0)
-    except Exception:
-        count, max_count = 0, 0
-    count = max(count, 0)
+    count = max(_as_count(read_attribute(retry_context, "retry_count"), 0), 0)
+    max_count = _as_count(read_attribute(retry_context, "max_retry_count"), 0)
     previous_failure = _failure_message(retry_context) if count else None
     if count == 0 and max_count == 0 and previous_failure is None:
         return NO_RETRY

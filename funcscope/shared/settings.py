@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,60 +24,39 @@ _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
 
-def _env_bool(environ: Mapping[str, str], name: str, default: bool) -> bool:
-    raw = environ.get(name)
-    if raw is None or not raw.strip():
-        return default
-    value = raw.strip().lower()
-    if value in _TRUE:
-        return True
-    if value in _FALSE:
-        return False
-    report_once(("setting", name), f"funcscope: app setting {name}={raw!r} is not a boolean; using {default}.")
-    return default
-
-
-def _env_ratio(environ: Mapping[str, str], name: str, default: float) -> float:
+def _env(environ: Mapping[str, str], name: str, parse: Callable[[str], Any], expected: str, default: Any) -> Any:
+    """An app setting parsed by `parse` (which raises ValueError for a bad value); unset or blank gives the
+    default, a bad value the default and one warning."""
     raw = environ.get(name)
     if raw is None or not raw.strip():
         return default
     try:
-        return _check_ratio(name, float(raw))
+        return parse(raw.strip())
     except ValueError:
-        report_once(
-            ("setting", name), f"funcscope: app setting {name}={raw!r} is not a number from 0 to 1; using {default}."
-        )
+        report_once(("setting", name), f"funcscope: app setting {name}={raw!r} is not {expected}; using {default!r}.")
         return default
 
 
-def _env_choice(environ: Mapping[str, str], name: str, choices: tuple[str, ...], default: str) -> str:
-    raw = environ.get(name)
-    if raw is None or not raw.strip():
-        return default
-    value = raw.strip().lower()
-    if value in choices:
-        return value
-    report_once(
-        ("setting", name),
-        f"funcscope: app setting {name}={raw!r} is not one of {', '.join(choices)}; using {default!r}.",
-    )
-    return default
+def _parse_bool(raw: str) -> bool:
+    value = raw.lower()
+    if value in _TRUE or value in _FALSE:
+        return value in _TRUE
+    raise ValueError(raw)
 
 
-def _env_millis(environ: Mapping[str, str], name: str, default: int) -> int:
-    raw = environ.get(name)
-    if raw is None or not raw.strip():
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        value = -1
+def _parse_choice(choices: tuple[str, ...]) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        if raw.lower() not in choices:
+            raise ValueError(raw)
+        return raw.lower()
+
+    return parse
+
+
+def _parse_millis(raw: str) -> int:
+    value = int(raw)
     if value < 0:
-        report_once(
-            ("setting", name),
-            f"funcscope: app setting {name}={raw!r} is not a whole number of milliseconds; using {default}.",
-        )
-        return default
+        raise ValueError(raw)
     return value
 
 
@@ -134,14 +113,24 @@ class Settings:
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
         return cls(
-            enabled=_env_bool(env, ENV_PREFIX + "ENABLED", True),
-            tracing=_env_bool(env, ENV_PREFIX + "TRACING", True),
-            metrics=_env_bool(env, ENV_PREFIX + "METRICS", True),
-            propagation=_env_bool(env, ENV_PREFIX + "PROPAGATION", True),
-            log_enrichment=_env_bool(env, ENV_PREFIX + "LOG_ENRICHMENT", True),
-            sample_ratio=_env_ratio(env, ENV_PREFIX + "SAMPLE_RATIO", 1.0),
-            exporter=_env_choice(env, ENV_PREFIX + "EXPORTER", EXPORTERS, "auto"),
-            flush_timeout_ms=_env_millis(env, ENV_PREFIX + "FLUSH_TIMEOUT_MS", 2000),
+            enabled=_env(env, ENV_PREFIX + "ENABLED", _parse_bool, "a boolean", True),
+            tracing=_env(env, ENV_PREFIX + "TRACING", _parse_bool, "a boolean", True),
+            metrics=_env(env, ENV_PREFIX + "METRICS", _parse_bool, "a boolean", True),
+            propagation=_env(env, ENV_PREFIX + "PROPAGATION", _parse_bool, "a boolean", True),
+            log_enrichment=_env(env, ENV_PREFIX + "LOG_ENRICHMENT", _parse_bool, "a boolean", True),
+            sample_ratio=_env(
+                env,
+                ENV_PREFIX + "SAMPLE_RATIO",
+                lambda raw: _check_ratio("ratio", float(raw)),
+                "a number from 0 to 1",
+                1.0,
+            ),
+            exporter=_env(
+                env, ENV_PREFIX + "EXPORTER", _parse_choice(EXPORTERS), f"one of {', '.join(EXPORTERS)}", "auto"
+            ),
+            flush_timeout_ms=_env(
+                env, ENV_PREFIX + "FLUSH_TIMEOUT_MS", _parse_millis, "a whole number of milliseconds", 2000
+            ),
         )
 
     def with_options(self, **options: Any) -> Settings:

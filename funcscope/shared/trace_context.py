@@ -12,6 +12,8 @@ from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
+from .attribute_reading import read_attribute
+
 __all__ = ["HostTraceContext", "read_host_trace_context", "MAX_TRACEPARENT_LENGTH"]
 
 _PROPAGATOR = TraceContextTextMapPropagator()
@@ -42,29 +44,18 @@ class HostTraceContext:
 _MISSING = HostTraceContext(_EMPTY_CONTEXT, None, "missing")
 
 
-def _read_attr(obj: object, *names: str) -> object:
-    for name in names:
-        try:
-            value = getattr(obj, name)
-        except Exception:  # a property of an odd context object may raise anything
-            continue
-        if value is not None:
-            return value
-    return None
-
-
 def read_host_trace_context(context: object) -> HostTraceContext:
     """Extract the host's span from a worker `Context`; never raises."""
-    trace_context = _read_attr(context, "trace_context")
+    trace_context = read_attribute(context, "trace_context")
     if trace_context is None:
         return _MISSING
-    traceparent = _read_attr(trace_context, "trace_parent", "Traceparent")
+    traceparent = read_attribute(trace_context, "trace_parent", "Traceparent")
     if not isinstance(traceparent, str) or not traceparent:
         return _MISSING
     if len(traceparent) > MAX_TRACEPARENT_LENGTH:
         return HostTraceContext(_EMPTY_CONTEXT, None, "oversized", traceparent[:64])
     carrier = {"traceparent": traceparent}
-    tracestate = _read_attr(trace_context, "trace_state", "Tracestate")
+    tracestate = read_attribute(trace_context, "trace_state", "Tracestate")
     if isinstance(tracestate, str) and tracestate:
         carrier["tracestate"] = tracestate
     parent = _PROPAGATOR.extract(carrier)
