@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import atexit
-import contextlib
 import itertools
 import threading
+from asyncio import _get_running_loop
 from collections.abc import Mapping, Sequence
 from contextvars import Token
 from typing import Any
@@ -60,7 +60,7 @@ class InvocationRunner:
         self._settings = settings if settings is not None else Settings.from_env()
         _apply_process_wide(self._settings)
         self._function_options: dict[str, FunctionOptions] = {}
-        self._pipelines: dict[str, Pipeline] = {}
+        self._pipelines: dict[str, tuple[FunctionOptions, Pipeline]] = {}
         # Built by configure(), or at the first invocation when the app never calls it: creating the runner
         # (e.g. by a FunctionScope at import) must not set providers up before the app's options arrive.
         self._telemetry: Telemetry | None = None
@@ -133,15 +133,19 @@ class InvocationRunner:
         return stack
 
     def pipeline_for(self, function_name: str) -> Pipeline:
-        pipeline = self._pipelines.get(function_name)
-        if pipeline is None:
+        return self._prepared(function_name)[1]
+
+    def _prepared(self, function_name: str) -> tuple[FunctionOptions, Pipeline]:
+        # What start() needs of a function, in one lookup per invocation.
+        prepared = self._pipelines.get(function_name)
+        if prepared is None:
             base = self._base
             if base is None:
                 with self._lock:  # first invocations may arrive together on several threads: build once
                     base = self._base if self._base is not None else self._build()
-            pipeline = base + self.function_options(function_name).middleware
-            self._pipelines[function_name] = pipeline
-        return pipeline
+            options = self.function_options(function_name)
+            prepared = self._pipelines[function_name] = (options, base + options.middleware)
+        return prepared
 
     # -- the worker's calls ----------------------------------------------------------------------------------
 
@@ -166,19 +170,20 @@ class InvocationRunner:
             invocation_id = context.invocation_id
             if invocation_id in self._active:
                 return None
-            on_loop = asyncio._get_running_loop() is not None
-            stale = current_invocation.get()
-            if stale is not None and not on_loop:
-                self._abandon_if_left_on_this_thread(stale)
+            on_loop = _get_running_loop() is not None
+            if not on_loop:
+                stale = current_invocation.get()
+                if stale is not None:
+                    self._abandon_if_left_on_this_thread(stale)
             name = context.function_name
+            options, pipeline = self._prepared(name)
             invocation = Invocation(
                 context,
                 func_args,
                 self._triggers.get(name, func_args),
-                self.function_options(name),
+                options,
                 cold_start=next(self._invocation_count) == 0,
             )
-            pipeline = self.pipeline_for(name)
             token = current_invocation.set(invocation)
             active = _Active(invocation, pipeline, owner, token, None if on_loop else threading.get_ident())
             self._active[invocation_id] = active
@@ -292,9 +297,10 @@ def _apply_process_wide(settings: Settings) -> None:
 
 
 def _reset(token: Token[Any]) -> None:
-    # Ended from another context (a task callback, shutdown): there is nothing here to restore.
-    with contextlib.suppress(ValueError):
+    try:  # noqa: SIM105 - contextlib.suppress would cost a context manager per invocation
         current_invocation.reset(token)
+    except ValueError:
+        pass  # ended from another context (a task callback, shutdown): there is nothing here to restore
 
 
 _runner: InvocationRunner | None = None

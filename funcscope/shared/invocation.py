@@ -64,7 +64,13 @@ def _failure_message(retry_context: object) -> str | None:
 
 def read_retry_info(context: object) -> RetryInfo:
     """Read `context.retry_context`; a missing or odd one gives `NO_RETRY`-style defaults, never an error."""
-    retry_context = read_attribute(context, "retry_context")
+    # Nearly every invocation is a first attempt without a retry policy: recognise that at once.
+    try:
+        retry_context = context.retry_context  # type: ignore[attr-defined]
+        if retry_context.retry_count == 0 and retry_context.max_retry_count == 0:
+            return NO_RETRY
+    except Exception:
+        retry_context = read_attribute(context, "retry_context")
     if retry_context is None:
         return NO_RETRY
     count = max(_as_count(read_attribute(retry_context, "retry_count"), 0), 0)
