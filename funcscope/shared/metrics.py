@@ -6,10 +6,11 @@ Instruments use the semantic-convention names for FaaS servers where they exist 
 Attribute dicts are built once per function and reused.
 
 Every invocation pays for what is recorded here, and one measurement through the OpenTelemetry SDK costs about
-10-20 µs. In-flight invocations would take two per invocation (+1, -1), so they are tallied here, under a lock, and
-an observable up-down counter reports them when the SDK collects: the exported data are the same cumulative sums
-(up-down counters are cumulative for every exporter). The invocation counter stays synchronous: an observable one
-would export a zero point per function at every collection to a delta-temporality exporter (Azure Monitor).
+10-25 µs (it checks and hashes the attributes of every measurement). So only the duration, which needs the SDK's
+histogram, is a measurement per invocation. Counts (in flight, successful, failed) are tallied here, under one
+lock, and observable instruments report the running totals when the SDK collects; the SDK turns them into
+whatever temporality the exporter asks for. One consequence: a delta exporter (Azure Monitor) receives a 0 point
+for a function that had no invocation in an export interval, where a synchronous counter would send nothing.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from __future__ import annotations
 import threading
 import time
 import weakref
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from opentelemetry import metrics
@@ -42,8 +43,12 @@ FAAS_ACTIVE_INVOCATIONS = "faas.active_invocations"
 _DURATION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 
 
-class _InFlight:
-    """Invocations in flight per (function, trigger), reported by an observable up-down counter.
+_SERIES_NAMES = (FAAS_NAME, FAAS_TRIGGER, ERROR_TYPE)  # what a tally key holds, in order
+
+
+class _Tallies:
+    """Invocations in flight, successful and failed per (function, trigger[, error type]), reported by observable
+    instruments at collection.
 
     One per meter: a meter keeps the callback of the first observable instrument registered under a name, so
     every MetricsMiddleware built on the same meter (an app may configure more than once) shares it.
@@ -51,30 +56,52 @@ class _InFlight:
 
     def __init__(self, meter: metrics.Meter) -> None:
         self.lock = threading.Lock()
-        self.counts: dict[tuple[str, str], int] = {}
+        self.active: dict[tuple[str, str], int] = {}
+        self.succeeded: dict[tuple[str, str], int] = {}
+        self.failed: dict[tuple[str, str, str], int] = {}
         meter.create_observable_up_down_counter(
             FAAS_ACTIVE_INVOCATIONS,
-            callbacks=[self._observe],
+            callbacks=[self._observer(self.active)],
             unit="{invocation}",
             description="Invocations in flight.",
         )
+        meter.create_observable_counter(
+            FAAS_INVOCATIONS,
+            callbacks=[self._observer(self.succeeded)],
+            unit="{invocation}",
+            description="Successful invocations.",
+        )
+        meter.create_observable_counter(
+            FAAS_ERRORS, callbacks=[self._observer(self.failed)], unit="{error}", description="Invocations that failed."
+        )
 
-    def _observe(self, options: CallbackOptions) -> Iterable[Observation]:
-        with self.lock:
-            items = list(self.counts.items())
-        return [Observation(value, {FAAS_NAME: name, FAAS_TRIGGER: trigger}) for (name, trigger), value in items]
+    def _observer(self, counts: dict[Any, int]) -> Callable[[CallbackOptions], Iterable[Observation]]:
+        attributes: dict[tuple[str, ...], dict[str, str]] = {}  # built once per series
+
+        def observe(options: CallbackOptions) -> Iterable[Observation]:
+            with self.lock:
+                items = list(counts.items())
+            observations = []
+            for key, value in items:
+                attrs = attributes.get(key)
+                if attrs is None:
+                    attrs = attributes[key] = dict(zip(_SERIES_NAMES[: len(key)], key, strict=True))
+                observations.append(Observation(value, attrs))
+            return observations
+
+        return observe
 
 
-_in_flight: weakref.WeakKeyDictionary[Any, _InFlight] = weakref.WeakKeyDictionary()
-_in_flight_lock = threading.Lock()
+_tallies: weakref.WeakKeyDictionary[Any, _Tallies] = weakref.WeakKeyDictionary()
+_tallies_lock = threading.Lock()
 
 
-def _in_flight_for(meter: metrics.Meter) -> _InFlight:
-    with _in_flight_lock:
-        in_flight = _in_flight.get(meter)
-        if in_flight is None:
-            in_flight = _in_flight[meter] = _InFlight(meter)
-        return in_flight
+def _tallies_for(meter: metrics.Meter) -> _Tallies:
+    with _tallies_lock:
+        tallies = _tallies.get(meter)
+        if tallies is None:
+            tallies = _tallies[meter] = _Tallies(meter)
+        return tallies
 
 
 class MetricsMiddleware:
@@ -87,29 +114,18 @@ class MetricsMiddleware:
             description="Duration of the function's invocation, hooks included.",
             explicit_bucket_boundaries_advisory=_DURATION_BUCKETS,
         )
-        self._invocations = meter.create_counter(
-            FAAS_INVOCATIONS, unit="{invocation}", description="Successful invocations."
-        )
-        self._errors = meter.create_counter(FAAS_ERRORS, unit="{error}", description="Invocations that failed.")
         self._coldstarts = meter.create_counter(FAAS_COLDSTARTS, unit="{coldstart}", description="Cold starts.")
-        in_flight = _in_flight_for(meter)
-        self._lock = in_flight.lock
-        self._active = in_flight.counts
+        tallies = _tallies_for(meter)
+        self._lock = tallies.lock
+        self._active = tallies.active
+        self._succeeded = tallies.succeeded
+        self._failed = tallies.failed
         self._attributes: dict[tuple[str, str], dict[str, str]] = {}
-        self._error_attributes: dict[tuple[str, str, str], dict[str, str]] = {}
 
-    def _attrs(self, invocation: Invocation) -> dict[str, str]:
-        key = (invocation.function_name, invocation.trigger.faas_trigger)
+    def _attrs(self, key: tuple[str, str]) -> dict[str, str]:
         attrs = self._attributes.get(key)
         if attrs is None:
             attrs = self._attributes[key] = {FAAS_NAME: key[0], FAAS_TRIGGER: key[1]}
-        return attrs
-
-    def _error_attrs(self, invocation: Invocation, error_type: str) -> dict[str, str]:
-        key = (invocation.function_name, invocation.trigger.faas_trigger, error_type)
-        attrs = self._error_attributes.get(key)
-        if attrs is None:
-            attrs = self._error_attributes[key] = {**self._attrs(invocation), ERROR_TYPE: error_type}
         return attrs
 
     def before(self, invocation: Invocation) -> None:
@@ -117,7 +133,7 @@ class MetricsMiddleware:
         with self._lock:
             self._active[key] = self._active.get(key, 0) + 1
         if invocation.cold_start:
-            self._coldstarts.add(1, self._attrs(invocation))
+            self._coldstarts.add(1, self._attrs(key))
 
     def after(self, invocation: Invocation, result: Any) -> None:
         status = http_status_of(result)
@@ -129,13 +145,13 @@ class MetricsMiddleware:
 
     def _end(self, invocation: Invocation, error_type: str | None) -> None:
         key = (invocation.function_name, invocation.trigger.faas_trigger)
-        with self._lock:
-            self._active[key] = self._active.get(key, 0) - 1
-        attrs = self._attrs(invocation)
-        self._duration.record((time.time_ns() - invocation.start_ns) / 1e9, attrs)
         # As the semantic conventions define them: `faas.invocations` counts the successful ones, `faas.errors`
         # the failed ones (their sum is the duration histogram's count).
-        if error_type is None:
-            self._invocations.add(1, attrs)
-        else:
-            self._errors.add(1, self._error_attrs(invocation, error_type))
+        with self._lock:
+            self._active[key] = self._active.get(key, 0) - 1
+            if error_type is None:
+                self._succeeded[key] = self._succeeded.get(key, 0) + 1
+            else:
+                failed = (*key, error_type)
+                self._failed[failed] = self._failed.get(failed, 0) + 1
+        self._duration.record((time.time_ns() - invocation.start_ns) / 1e9, self._attrs(key))

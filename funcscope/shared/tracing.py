@@ -15,7 +15,6 @@ import azure.functions as func
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
-from opentelemetry.semconv._incubating.attributes.cloud_attributes import CLOUD_PLATFORM, CLOUD_PROVIDER
 from opentelemetry.semconv._incubating.attributes.faas_attributes import (
     FAAS_COLDSTART,
     FAAS_INVOCATION_ID,
@@ -70,9 +69,10 @@ def _message_id(message: object) -> str | None:
 class TraceMiddleware:
     """Opens the invocation span in `before`, closes it in `after` / `on_error`.
 
-    Span: name = function name; kind by trigger; attributes `faas.*`, `cloud.*`, HTTP method/route/URL
-    (function keys redacted) and status, messaging system and message id, retry count/max/final, and the
-    function's extra attributes. ERROR status for an exception (recorded) or an HTTP 5xx response.
+    Span: name = function name; kind by trigger; attributes `faas.*`, HTTP method/route/URL (function keys
+    redacted) and status, messaging system and message id, retry count/max/final (when the function has a retry
+    policy or this is a retry), and the function's extra attributes. ERROR status for an exception (recorded)
+    or an HTTP 5xx response.
     """
 
     def __init__(self, tracer: trace.Tracer, sample_ratio: float = 1.0) -> None:
@@ -165,12 +165,9 @@ class TraceMiddleware:
         if cached is not None and cached[0] is invocation.options and cached[1] is invocation.trigger:
             return cached[2]
         trigger = invocation.trigger
-        static: dict[str, Any] = {
-            FAAS_NAME: invocation.function_name,
-            FAAS_TRIGGER: trigger.faas_trigger,
-            CLOUD_PROVIDER: "azure",
-            CLOUD_PLATFORM: "azure.functions",
-        }
+        # cloud.provider and cloud.platform are the same for every span of the process: they belong on the
+        # resource (where the semantic conventions put them and funcscope's providers have them), not on each span.
+        static: dict[str, Any] = {FAAS_NAME: invocation.function_name, FAAS_TRIGGER: trigger.faas_trigger}
         if trigger.messaging_system:
             static[MESSAGING_SYSTEM] = trigger.messaging_system
         if trigger.route:
@@ -181,13 +178,17 @@ class TraceMiddleware:
         return static
 
     def _attributes(self, invocation: Invocation) -> dict[str, Any]:
-        attributes = dict(self._static_attributes(invocation))
-        attributes[FAAS_INVOCATION_ID] = invocation.invocation_id
-        attributes[FAAS_COLDSTART] = invocation.cold_start
+        # The SDK checks every attribute of every span (about 3 µs each), so only what says something is set.
+        attributes = {
+            **self._static_attributes(invocation),
+            FAAS_INVOCATION_ID: invocation.invocation_id,
+            FAAS_COLDSTART: invocation.cold_start,
+        }
         retry = invocation.retry
-        attributes[attr.RETRY_COUNT] = retry.count
-        attributes[attr.RETRY_MAX_COUNT] = retry.max_count
-        attributes[attr.RETRY_IS_FINAL] = retry.is_final
+        if retry.count or retry.max_count:  # a retry, or a retry policy: else there is no retry context to tell
+            attributes[attr.RETRY_COUNT] = retry.count
+            attributes[attr.RETRY_MAX_COUNT] = retry.max_count
+            attributes[attr.RETRY_IS_FINAL] = retry.is_final
         problem = invocation.host.problem
         if problem is not None and problem != "missing":
             attributes[attr.INVALID_TRACEPARENT] = problem
