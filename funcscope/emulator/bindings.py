@@ -21,6 +21,7 @@ verbatim. Unknown trigger types receive the payload as is.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import re
 import uuid
@@ -64,11 +65,19 @@ class _Payload:
     """Typed access to one trigger payload, turning every mistake into a clear EmulatorError."""
 
     def __init__(self, function_name: str, trigger: str, data: Mapping[str, Any], allowed: set[str]) -> None:
-        self.where = f"payload for {trigger} function {function_name!r}"
-        unknown = sorted(map(str, set(data) - allowed - {INPUTS_KEY}))
-        if unknown:
-            raise EmulatorError(f"{self.where}: unknown key(s) {unknown}; expected some of {sorted(allowed)}")
+        self._function_name = function_name
+        self._trigger = trigger
         self.data = data
+        unknown = data.keys() - allowed
+        unknown.discard(INPUTS_KEY)
+        if unknown:
+            raise EmulatorError(f"{self.where}: unknown key(s) {sorted(map(str, unknown))}; "
+                                f"expected some of {sorted(allowed)}")
+
+    @property
+    def where(self) -> str:
+        # Only error messages need it: built then, not for every payload.
+        return f"payload for {self._trigger} function {self._function_name!r}"
 
     def get(self, key: str, types: type | tuple[type, ...], default: Any = None) -> Any:
         value = self.data.get(key)
@@ -118,6 +127,12 @@ class _Payload:
         raise EmulatorError(f"{self.where}: {key!r} must be a datetime or ISO 8601 str")
 
 
+@functools.lru_cache(maxsize=256)
+def _query_params(url: str) -> tuple[tuple[str, str], ...]:
+    # Calls usually repeat a few URLs; parsing the query string is most of an HTTP trigger's cost.
+    return tuple(parse_qsl(urlsplit(url).query))
+
+
 def _http(name: str, binding: Mapping[str, Any], data: Mapping[str, Any]) -> Any:
     p = _Payload(name, "httpTrigger", data, {"method", "url", "headers", "params", "route_params", "body"})
     route = binding.get("route") or name
@@ -125,7 +140,7 @@ def _http(name: str, binding: Mapping[str, Any], data: Mapping[str, Any]) -> Any
     headers = p.str_mapping("headers")
     if isinstance(data.get("body"), (dict, list)) and not any(k.lower() == "content-type" for k in headers):
         headers["Content-Type"] = "application/json"
-    params = p.str_mapping("params") if "params" in data else dict(parse_qsl(urlsplit(url).query))
+    params = p.str_mapping("params") if "params" in data else dict(_query_params(url))
     method = p.get("method", str, "GET").upper()
     return http.HttpRequest(method, url, headers=headers, params=params,
                             route_params=p.str_mapping("route_params"), body_type="bytes", body=p.body())
@@ -294,7 +309,8 @@ def build_arguments(function_name: str, bindings: tuple[Mapping[str, Any], ...],
                     payload: Any) -> tuple[dict[str, Any], dict[str, Out[Any]]]:
     """All keyword arguments but ``context``, plus the ``Out`` holders by binding name."""
     inputs: Mapping[str, Any] = {}
-    if isinstance(payload, Mapping) and INPUTS_KEY in payload:
+    has_inputs = isinstance(payload, Mapping) and INPUTS_KEY in payload
+    if has_inputs:
         inputs = payload[INPUTS_KEY]
         if not isinstance(inputs, Mapping):
             raise EmulatorError(f"payload for function {function_name!r}: {INPUTS_KEY!r} must be a dict")
@@ -306,14 +322,14 @@ def build_arguments(function_name: str, bindings: tuple[Mapping[str, Any], ...],
             continue
         if bname == trigger_name:
             trigger_payload = payload
-            if isinstance(payload, Mapping) and INPUTS_KEY in payload:
+            if has_inputs:
                 trigger_payload = {k: v for k, v in payload.items() if k != INPUTS_KEY}
             args[bname] = build_trigger(function_name, binding, trigger_payload)
         elif binding.get("direction") == "out":
             outs[bname] = args[bname] = Out()
         else:
             args[bname] = inputs.get(bname)
-    unknown = sorted(set(inputs) - set(args))
+    unknown = sorted(set(inputs) - set(args)) if inputs else []
     if unknown:
         raise EmulatorError(f"payload for function {function_name!r}: {INPUTS_KEY!r} names no input "
                             f"binding {unknown}")

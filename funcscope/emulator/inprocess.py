@@ -11,10 +11,11 @@ import asyncio
 import concurrent.futures
 import contextlib
 import contextvars
+import functools
 import logging
 import os
 import threading
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Sequence
 from pathlib import Path
 from time import perf_counter
 from typing import Any, TypeVar
@@ -38,6 +39,60 @@ _live: InProcessRuntime | None = None
 
 def _is_true(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() in ("1", "true")
+
+
+class _Batch:
+    """Calls started from the loop itself, at most ``limit`` at a time, each in its own task; results in order."""
+
+    def __init__(self, runtime: InProcessRuntime, items: Sequence[tuple[Call, dict[str, Any], dict[str, Any]]],
+                 limit: int, submitted: float) -> None:
+        self._runtime = runtime
+        self._items = items
+        self._limit = limit
+        self._submitted = submitted
+        self._next = 0
+        self._running = 0
+        self._results: list[Any] = [None] * len(items)
+        self.future: concurrent.futures.Future[list[InvocationResult]] = concurrent.futures.Future()
+
+    def start(self) -> None:
+        # The first wave was handed over at ``submitted``; later calls are handed over as slots free.
+        while self._next < len(self._items) and self._running < self._limit and not self.future.done():
+            self._launch(self._submitted)
+
+    def _launch(self, submitted: float) -> None:
+        index = self._next
+        self._next += 1
+        call, args, outs = self._items[index]
+        runtime = self._runtime
+        if runtime._closed:
+            self.future.set_exception(EmulatorError("the Worker is closed"))
+            return
+        coro = runtime._invoke(runtime.functions[call.function_name], call, args, outs, submitted)
+        try:
+            # Each invocation starts from an empty context, as from the worker's gRPC thread.
+            task = runtime._loop.create_task(coro, context=contextvars.Context())
+        except BaseException as exc:
+            coro.close()
+            self.future.set_exception(exc)
+            return
+        self._running += 1
+        task.add_done_callback(functools.partial(self._finished, index))
+
+    def _finished(self, index: int, task: asyncio.Task[InvocationResult]) -> None:
+        self._running -= 1
+        if self.future.done():
+            return
+        if task.cancelled():
+            self.future.cancel()
+        elif task.exception() is not None:
+            self.future.set_exception(task.exception())  # type: ignore[arg-type]
+        else:
+            self._results[index] = task.result()
+            if self._next < len(self._items):
+                self._launch(perf_counter())
+            elif self._running == 0:
+                self.future.set_result(self._results)
 
 
 class InProcessRuntime:
@@ -65,6 +120,7 @@ class InProcessRuntime:
         self._thread = threading.Thread(target=self._run_loop, name="worker-event-loop", daemon=True)
         self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=thread_count)
         self._closed = False
+        self._pid = os.getpid()
         try:
             set_env("AzureWebJobsScriptRoot", str(root))
             self._isolation.add_to_sys_path()
@@ -164,6 +220,19 @@ class InProcessRuntime:
         fn = self.functions[call.function_name]
         return self._start(self._invoke(fn, call, args, outs, submitted))
 
+    def submit_many(self, items: Sequence[tuple[Call, dict[str, Any], dict[str, Any]]], limit: int,
+                    submitted: float) -> concurrent.futures.Future[list[InvocationResult]]:
+        """Run ``items`` with at most ``limit`` in flight, each invocation exactly as :meth:`submit` runs it.
+
+        The loop starts the next call when one finishes, so the batch crosses threads once each way
+        rather than twice per call.
+        """
+        if self._closed:
+            raise EmulatorError("the Worker is closed")
+        batch = _Batch(self, items, limit, submitted)
+        self._loop.call_soon_threadsafe(batch.start, context=contextvars.Context())
+        return batch.future
+
     def _run_sync(self, invocation_id: str, ctx: Context, fn: LoadedFunction, args: dict[str, Any],
                   times: list[float]) -> Any:
         # Same steps as the worker's pool-side helper: set the thread-local, run, reset to None.
@@ -235,6 +304,6 @@ class InProcessRuntime:
             logs=collector.logs, unattributed_logs=collector.unattributed,
             timings=Timings(queued_s=max(0.0, started - submitted), run_s=max(0.0, ended - started),
                             total_s=max(0.0, done - submitted)),
-            pid=os.getpid(), trace_parent=call.trace_parent or "",
+            pid=self._pid, trace_parent=call.trace_parent or "",
             outputs={name: out.get() for name, out in outs.items()})
 

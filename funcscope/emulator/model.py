@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from .logs import LogEntry
@@ -23,7 +24,7 @@ class FunctionInfo:
     #: Binding dicts as in function.json, with ``direction`` lower-cased ("in", "out", "inout").
     bindings: tuple[dict[str, Any], ...] = ()
 
-    @property
+    @cached_property  # read on every invocation; the bindings never change
     def has_return(self) -> bool:
         return any(b.get("name") == "$return" for b in self.bindings)
 

@@ -8,7 +8,7 @@ import os
 import secrets
 import uuid
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from time import perf_counter
 from types import TracebackType
 from typing import Any, Literal
@@ -79,11 +79,8 @@ class _EnvScope:
         self._saved.clear()
 
 
-@dataclass
-class _Prepared:
-    call: Call
-    args: dict[str, Any]
-    outs: dict[str, Any]
+#: A validated call with its ids resolved, its arguments and its output holders.
+_Prepared = tuple[Call, dict[str, Any], dict[str, Any]]
 
 
 class Worker:
@@ -184,6 +181,11 @@ class Worker:
         """
         prepared = [self._prepare(call) for call in calls]
         limit = len(prepared) if concurrency is None else _positive_int(concurrency, "concurrency")
+        if not prepared:
+            return []
+        if self._local is not None:
+            # One hand-off for the whole batch: the loop starts each next call as a slot frees.
+            return self._local.submit_many(prepared, limit, perf_counter()).result()
         results: list[InvocationResult | None] = [None] * len(prepared)
         in_flight: dict[concurrent.futures.Future[InvocationResult], int] = {}
         next_index = 0
@@ -225,13 +227,13 @@ class Worker:
             invocation_id=call.invocation_id or str(uuid.uuid4()),
             trace_parent=call.trace_parent if call.trace_parent is not None else new_trace_parent())
         args, outs = build_arguments(info.name, info.bindings, info.trigger_binding_name, call.payload)
-        return _Prepared(resolved, args, outs)
+        return resolved, args, outs
 
     def _dispatch(self, prepared: _Prepared, submitted: float) -> concurrent.futures.Future[InvocationResult]:
         if self._local is not None:
-            return self._local.submit(prepared.call, prepared.args, prepared.outs, submitted)
+            return self._local.submit(*prepared, submitted)
         assert self._remote is not None
-        return self._remote.submit(prepared.call, submitted)
+        return self._remote.submit(prepared[0], submitted)
 
     # -- lifecycle ----------------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -17,6 +18,20 @@ log = logging.getLogger("apptest")
 #: Set and read by functions to show which contextvars state an invocation starts from.
 CV: contextvars.ContextVar[str | None] = contextvars.ContextVar("apptest_cv", default=None)
 _events: dict[str, asyncio.Event] = {}
+#: Invocations of the "overlap" action running now, and the most that ever ran at once.
+OVERLAP = {"now": 0, "peak": 0}
+_overlap_lock = threading.Lock()
+
+
+def _overlap_enter() -> None:
+    with _overlap_lock:
+        OVERLAP["now"] += 1
+        OVERLAP["peak"] = max(OVERLAP["peak"], OVERLAP["now"])
+
+
+def _overlap_exit() -> None:
+    with _overlap_lock:
+        OVERLAP["now"] -= 1
 
 
 def _observed(context: Any) -> dict[str, Any]:
@@ -79,6 +94,10 @@ def _common(action: str, params: Any, context: Any, out: dict[str, Any]) -> None
         out["env"] = os.environ.get(params.get("name", ""))
     elif action == "unpicklable":
         out["lock"] = threading.Lock()
+    elif action == "overlap":
+        _overlap_enter()
+        time.sleep(0.02)
+        _overlap_exit()
 
 
 def respond(out: dict[str, Any]) -> Any:
@@ -113,6 +132,10 @@ async def run_async(req: Any, context: Any) -> Any:
         await asyncio.wait_for(event.wait(), 30)
         out["tls_after_wait"] = getattr(context.thread_local_storage, "invocation_id", None)
         log.info("after wait")
+    elif action == "overlap":
+        _overlap_enter()
+        await asyncio.sleep(0.02)
+        _overlap_exit()
     elif action == "set_peer":
         _events.setdefault(req.params["key"], asyncio.Event()).set()
     else:

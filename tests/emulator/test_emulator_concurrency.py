@@ -148,6 +148,19 @@ def test_invoke_many_keeps_order_and_respects_concurrency():
         assert r.timings.queued_s >= 0
 
 
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_invoke_many_never_has_more_in_flight_than_asked(mode):
+    import appactions
+
+    appactions.OVERLAP.update(now=0, peak=0)
+    with _worker("v2", thread_count=8) as worker:
+        results = worker.invoke_many([Call(_name("v2", mode), req(action="overlap")) for _ in range(9)],
+                                     concurrency=3)
+    assert all(r.ok for r in results)
+    # Each call holds its slot for 20 ms, so the first three overlap; a fourth never joins them.
+    assert appactions.OVERLAP["peak"] == 3
+
+
 def test_log_fields_capture_extra_and_make_values_picklable():
     with _worker("v2") as worker:
         result = worker.invoke("sync_func", req(action="log_extra"))
