@@ -117,7 +117,7 @@ def test_span_without_attributes(benchmark, fresh):
 
 
 def test_span_with_funcscope_attributes(benchmark, fresh):
-    """The SDK's cost of the span with the attributes funcscope puts on an HTTP invocation (12 of them)."""
+    """The SDK's cost of the span with the attributes funcscope puts on an HTTP invocation (count in extra_info)."""
     ctx, args = fresh()
     invocation = Invocation(ctx, args, classify_arguments(args))
     attributes = TraceMiddleware(providers().tracer)._attributes(invocation)
