@@ -81,10 +81,6 @@ def read_retry_info(context: object) -> RetryInfo:
     return RetryInfo(count, max_count, previous_failure)
 
 
-def _text(value: object, default: str) -> str:
-    return value if isinstance(value, str) and value else default
-
-
 class Invocation:
     """One invocation of one function, as funcscope's middlewares see it.
 
@@ -121,9 +117,13 @@ class Invocation:
         self.cold_start = cold_start
         self.context = context
         self.func_args = func_args if func_args is not None else {}
-        self.function_name = _text(getattr(context, "function_name", None), "unknown")
-        self.function_directory = _text(getattr(context, "function_directory", None), "")
-        self.invocation_id = _text(getattr(context, "invocation_id", None), "")
+        # Every invocation builds one of these: the checks are inline rather than a helper call each.
+        name = getattr(context, "function_name", None)
+        self.function_name = name if isinstance(name, str) and name else "unknown"
+        directory = getattr(context, "function_directory", None)
+        self.function_directory = directory if isinstance(directory, str) else ""
+        invocation_id = getattr(context, "invocation_id", None)
+        self.invocation_id = invocation_id if isinstance(invocation_id, str) else ""
         self.trigger = trigger
         self.retry = read_retry_info(context)
         self.options = options

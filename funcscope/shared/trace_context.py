@@ -6,8 +6,6 @@ says why a trace parent could not be used, so the span can record it and start a
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
@@ -21,24 +19,36 @@ MAX_TRACEPARENT_LENGTH = 512  # W3C's limit; longer values are rejected before t
 _EMPTY_CONTEXT = Context()
 
 
-@dataclass(frozen=True)
 class HostTraceContext:
-    """The host's span as OpenTelemetry sees it.
+    """The host's span as OpenTelemetry sees it (read-only by convention; built once per invocation).
 
     `parent` is the OpenTelemetry context to start the invocation span in (empty for a new root trace);
     `span_context` is the host's span context when it was usable; `problem` says why it was not
     ("missing", "invalid" or "oversized"), None when it was.
     """
 
-    parent: Context
-    span_context: trace.SpanContext | None
-    problem: str | None
-    raw_traceparent: str | None = None
+    # A plain slotted class: a frozen dataclass costs a guarded setattr per field, on every invocation.
+    __slots__ = ("parent", "span_context", "problem", "raw_traceparent")
+
+    def __init__(
+        self,
+        parent: Context,
+        span_context: trace.SpanContext | None,
+        problem: str | None,
+        raw_traceparent: str | None = None,
+    ) -> None:
+        self.parent = parent
+        self.span_context = span_context
+        self.problem = problem
+        self.raw_traceparent = raw_traceparent
 
     @property
     def sampled(self) -> bool | None:
         """The host's sampled flag, None when there is no usable host span."""
         return self.span_context.trace_flags.sampled if self.span_context is not None else None
+
+    def __repr__(self) -> str:
+        return f"HostTraceContext(span_context={self.span_context!r}, problem={self.problem!r})"
 
 
 _MISSING = HostTraceContext(_EMPTY_CONTEXT, None, "missing")
@@ -46,16 +56,26 @@ _MISSING = HostTraceContext(_EMPTY_CONTEXT, None, "missing")
 
 def read_host_trace_context(context: object) -> HostTraceContext:
     """Extract the host's span from a worker `Context`; never raises."""
-    trace_context = read_attribute(context, "trace_context")
-    if trace_context is None:
-        return _MISSING
-    traceparent = read_attribute(trace_context, "trace_parent", "Traceparent")
+    try:  # the worker's Context: plain attributes, read directly
+        trace_context = context.trace_context  # type: ignore[attr-defined]
+        traceparent = trace_context.trace_parent
+        tracestate = trace_context.trace_state
+    except Exception:
+        traceparent = None
     if not isinstance(traceparent, str) or not traceparent:
-        return _MISSING
+        # Any other shape (the deprecated Traceparent/Tracestate, a property that raises) is read defensively.
+        trace_context = read_attribute(context, "trace_context")
+        if trace_context is None:
+            return _MISSING
+        traceparent = read_attribute(trace_context, "trace_parent", "Traceparent")
+        if not isinstance(traceparent, str) or not traceparent:
+            return _MISSING
+        tracestate = read_attribute(trace_context, "trace_state", "Tracestate")
+    elif tracestate is None:
+        tracestate = read_attribute(trace_context, "Tracestate")
     if len(traceparent) > MAX_TRACEPARENT_LENGTH:
         return HostTraceContext(_EMPTY_CONTEXT, None, "oversized", traceparent[:64])
     carrier = {"traceparent": traceparent}
-    tracestate = read_attribute(trace_context, "trace_state", "Tracestate")
     if isinstance(tracestate, str) and tracestate:
         carrier["tracestate"] = tracestate
     parent = _PROPAGATOR.extract(carrier)
