@@ -46,7 +46,8 @@ class BenchConfig:
     `funcscope`: `Settings` options for funcscope's app-level extension (None: funcscope not registered).
     `opencensus`: register `OpenCensusExtension` (and the function body opens one span through it).
     `body`: what the function does around its work: "plain", "manual" (one OpenTelemetry span with the host
-    parent) or "opencensus" (one span on the extension's tracer).
+    parent), "manual-equivalent" (by hand, what funcscope records through the SDK per invocation: the span with
+    the same attributes and the duration histogram) or "opencensus" (one span on the extension's tracer).
     `builtin`: the worker's own OpenTelemetry behaviour around the function: extract the host's context, attach
     it, detach it after.
     `sampled`: the host's `traceparent` sampled flag.
@@ -76,6 +77,8 @@ CONFIGS: dict[str, BenchConfig] = {
                     builtin=True),
         BenchConfig("manual", "one start_as_current_span per invocation with the host parent (hand-written)",
                     body="manual"),
+        BenchConfig("manual-equivalent", "by hand, funcscope's span (same attributes) and duration histogram",
+                    body="manual-equivalent"),
         BenchConfig("funcscope-full", "funcscope, all middlewares", funcscope=_FULL),
         BenchConfig("funcscope-tracing", "funcscope, tracing only", funcscope=_TRACING),
         BenchConfig("funcscope-sampled-out", "funcscope, all middlewares, host traceparent not sampled",
@@ -86,7 +89,8 @@ CONFIGS: dict[str, BenchConfig] = {
 }
 
 OVERHEAD_CONFIGS = (
-    "bare", "builtin", "manual", "funcscope-full", "funcscope-tracing", "funcscope-sampled-out", "opencensus",
+    "bare", "builtin", "manual", "manual-equivalent", "funcscope-full", "funcscope-tracing", "funcscope-sampled-out",
+    "opencensus",
 )
 THROUGHPUT_CONFIGS = ("none", "funcscope-full", "funcscope-tracing", "opencensus")
 #: What the `funcscope_worker` pytest fixture can run a user's app in.
@@ -132,6 +136,7 @@ class _Providers:
     tracer_provider: Any
     meter_provider: Any
     tracer: Any
+    metric_reader: Any  # an in-memory reader; the benchmarks never read it (tests may)
 
 
 _providers: _Providers | None = None
@@ -150,8 +155,10 @@ def providers() -> _Providers:
 
             tracer_provider = TracerProvider(shutdown_on_exit=False)
             tracer_provider.add_span_processor(BatchSpanProcessor(NoopSpanExporter()))
-            meter_provider = MeterProvider(metric_readers=[InMemoryMetricReader()], shutdown_on_exit=False)
-            _providers = _Providers(tracer_provider, meter_provider, tracer_provider.get_tracer("funcscope.bench"))
+            reader = InMemoryMetricReader()
+            meter_provider = MeterProvider(metric_readers=[reader], shutdown_on_exit=False)
+            _providers = _Providers(tracer_provider, meter_provider, tracer_provider.get_tracer("funcscope.bench"),
+                                    reader)
         return _providers
 
 

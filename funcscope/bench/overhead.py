@@ -67,6 +67,8 @@ def _functions(cfg: BenchConfig) -> tuple[Callable[..., Any], Callable[..., Any]
                 return response
 
         return manual, manual_async
+    if cfg.body == "manual-equivalent":
+        return _equivalent_functions(response)
     if cfg.body == "opencensus":
 
         def spanned(req: Any, context: Any) -> Any:
@@ -86,6 +88,48 @@ def _functions(cfg: BenchConfig) -> tuple[Callable[..., Any], Callable[..., Any]
         return response
 
     return plain, plain_async
+
+
+def _equivalent_functions(response: Any) -> tuple[Callable[..., Any], Callable[..., Any]]:
+    """What funcscope records per invocation through the SDK, written by hand in the function: the span with the
+    same semantic-convention attributes and status code, and the duration histogram. Against it, funcscope-full
+    shows what funcscope itself adds (the runner, the hooks, the tallies, the propagation and log patches)."""
+    import time
+    from urllib.parse import urlsplit
+
+    from opentelemetry.semconv._incubating.attributes import faas_attributes as faas
+    from opentelemetry.semconv.attributes import http_attributes as http
+    from opentelemetry.semconv.attributes import url_attributes as url
+    from opentelemetry.trace import SpanKind
+    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+    from ..shared.metrics import DURATION_BUCKETS
+
+    propagator = TraceContextTextMapPropagator()
+    tracer = providers().tracer
+    duration = providers().meter_provider.get_meter("funcscope.bench").create_histogram(
+        "faas.invoke_duration", unit="s", explicit_bucket_boundaries_advisory=DURATION_BUCKETS)
+    metric_attributes = {faas.FAAS_NAME: FUNCTION_NAME, faas.FAAS_TRIGGER: "http"}
+
+    def span_attributes(req: Any, context: Any) -> dict[str, Any]:
+        return {faas.FAAS_NAME: context.function_name, faas.FAAS_TRIGGER: "http",
+                faas.FAAS_INVOCATION_ID: context.invocation_id, faas.FAAS_COLDSTART: False,
+                http.HTTP_REQUEST_METHOD: req.method, url.URL_FULL: req.url, url.URL_PATH: urlsplit(req.url).path}
+
+    def equivalent(req: Any, context: Any) -> Any:
+        started = time.time_ns()
+        tc = context.trace_context
+        parent = propagator.extract({"traceparent": tc.trace_parent, "tracestate": tc.trace_state})
+        with tracer.start_as_current_span(context.function_name, context=parent, kind=SpanKind.SERVER,
+                                          attributes=span_attributes(req, context)) as span:
+            span.set_attribute(http.HTTP_RESPONSE_STATUS_CODE, response.status_code)
+            duration.record((time.time_ns() - started) / 1e9, metric_attributes)
+            return response
+
+    async def equivalent_async(req: Any, context: Any) -> Any:
+        return equivalent(req, context)
+
+    return equivalent, equivalent_async
 
 
 class HookHarness:

@@ -35,12 +35,12 @@ from opentelemetry.semconv.attributes.error_attributes import ERROR_TYPE
 from .invocation import Invocation, InvocationAbandoned
 from .tracing import http_status_of
 
-__all__ = ["MetricsMiddleware", "FAAS_ACTIVE_INVOCATIONS"]
+__all__ = ["MetricsMiddleware", "FAAS_ACTIVE_INVOCATIONS", "DURATION_BUCKETS"]
 
 FAAS_ACTIVE_INVOCATIONS = "faas.active_invocations"
 
 # Seconds; finer than the SDK's default buckets at the low end, where most invocations are.
-_DURATION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
+DURATION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 
 
 _SERIES_NAMES = (FAAS_NAME, FAAS_TRIGGER, ERROR_TYPE)  # what a tally key holds, in order
@@ -112,7 +112,7 @@ class MetricsMiddleware:
             FAAS_INVOKE_DURATION,
             unit="s",
             description="Duration of the function's invocation, hooks included.",
-            explicit_bucket_boundaries_advisory=_DURATION_BUCKETS,
+            explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
         )
         self._coldstarts = meter.create_counter(FAAS_COLDSTARTS, unit="{coldstart}", description="Cold starts.")
         tallies = _tallies_for(meter)

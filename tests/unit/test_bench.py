@@ -16,7 +16,7 @@ from pathlib import Path
 import azure.functions as func
 import pytest
 
-from funcscope.bench.configs import OVERHEAD_CONFIGS, THROUGHPUT_CONFIGS, install
+from funcscope.bench.configs import OVERHEAD_CONFIGS, THROUGHPUT_CONFIGS, install, providers
 from funcscope.bench.overhead import MODES as OVERHEAD_MODES
 from funcscope.bench.overhead import HookHarness
 from funcscope.bench.throughput import MODES as THROUGHPUT_MODES
@@ -109,6 +109,58 @@ def test_hook_harness_runs_both_modes(config):
         assert len({ctx.trace_context.trace_parent for ctx, _ in batch}) == 5
         flags = {ctx.trace_context.trace_parent[-2:] for ctx, _ in batch}
         assert flags == ({"00"} if config == "funcscope-sampled-out" else {"01"})
+
+
+def _durations_recorded() -> dict[str, dict[frozenset, int]]:
+    """How many `faas.invoke_duration` measurements the benchmark providers hold, by meter and attributes."""
+    counts: dict[str, dict[frozenset, int]] = {}
+    data = providers().metric_reader.get_metrics_data()
+    for resource_metrics in data.resource_metrics if data else ():
+        for scope in resource_metrics.scope_metrics:
+            for metric in scope.metrics:
+                if metric.name == "faas.invoke_duration":
+                    for point in metric.data.data_points:
+                        counts.setdefault(scope.scope.name, {})[frozenset(point.attributes.items())] = point.count
+    return counts
+
+
+def _recorded(config_name):
+    """The spans and the duration measurements (by meter and attributes) one sync and one async invocation
+    record through the benchmark providers in `config_name`."""
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    spans = InMemorySpanExporter()
+    providers().tracer_provider.add_span_processor(SimpleSpanProcessor(spans))
+    before = _durations_recorded()
+    try:
+        with HookHarness(config_name) as harness:
+            harness.run("sync-pool", 1)
+            harness.run("async", 1)
+        finished = spans.get_finished_spans()
+    finally:
+        spans.shutdown()  # keeps nothing more, though the provider still holds it
+    added = {}
+    for meter, series in _durations_recorded().items():
+        for attributes, count in series.items():
+            grown = count - before.get(meter, {}).get(attributes, 0)
+            if grown:
+                added.setdefault(meter, {})[attributes] = grown
+    return finished, added
+
+
+def test_the_hand_written_equivalent_records_what_funcscope_records():
+    theirs, their_durations = _recorded("manual-equivalent")
+    ours, our_durations = _recorded("funcscope-full")
+    assert len(theirs) == len(ours) == 2
+    for mine, hand in zip(ours, theirs, strict=True):
+        assert set(hand.attributes) == set(mine.attributes)
+        assert hand.kind == mine.kind and hand.name == mine.name
+        assert hand.parent is not None and hand.parent.is_remote
+    # Each records both invocations' durations, with the same attributes, on its own meter.
+    assert list(their_durations) == ["funcscope.bench"] and list(our_durations) == ["funcscope"]
+    assert their_durations["funcscope.bench"] == our_durations["funcscope"]
+    assert sum(our_durations["funcscope"].values()) == 2
 
 
 def test_the_fixture_is_registered_and_runs_an_app(tmp_path):
