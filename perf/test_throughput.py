@@ -1,7 +1,9 @@
 """Throughput through the worker emulator for a few cells of the matrix, per configuration.
 
 pytest-benchmark's time is that of one round (a short warm-up, then the cell's calls); the invocations per second
-and latencies measured inside it are in each benchmark's extra_info and, as ratios to "none", in the summary.
+and latencies measured inside it are in each benchmark's extra_info and, as ratios to "none", in the summary. So is
+the process's CPU time per invocation for the cells whose worker runs in this process: what an invocation costs in
+place, thread hand-offs and colder caches included, next to the overhead suite's warm loop.
 
 The cells are the ones the targets are about (and a CPU-trivial sync and async cell, where the per-invocation cost
 shows most). `funcscope bench` runs the whole matrix: sync pool of 1/4/16 threads, async concurrency 1/64/512,
@@ -54,5 +56,7 @@ def test_throughput(benchmark, perf_results, bench_app, cell, config):
             handler.close()
     result = {key: statistics.median(m[key] for m in measured) for key in measured[0]}
     benchmark.extra_info.update({k: round(v, 3) for k, v in result.items()})
-    perf_results[("throughput", f"{cell.mode}/{cell.concurrency} {cell.workload}", config)] = {
-        "value": result["invocations_per_s"], "unit": "invocations/s"}
+    group = f"{cell.mode}/{cell.concurrency} {cell.workload}"
+    perf_results[("throughput", group, config)] = {"value": result["invocations_per_s"], "unit": "invocations/s"}
+    if "cpu_us_per_invocation" in result:
+        perf_results[("cpu", group, config)] = {"value": result["cpu_us_per_invocation"], "unit": "CPU µs/invocation"}
