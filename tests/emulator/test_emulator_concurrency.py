@@ -186,3 +186,16 @@ def test_contextvars_leak_on_reused_pool_thread_but_not_between_async_tasks(kind
     # Each async invocation's task starts from a fresh context, never the caller's.
     assert body(a1)["cv_before"] is None
     assert body(a2)["cv_before"] is None
+
+
+def test_invoke_many_starts_every_async_invocation_from_an_empty_context():
+    import appactions
+
+    token = appactions.CV.set("set-by-caller")
+    try:
+        with _worker("v2") as worker:
+            results = worker.invoke_many([Call(_name("v2", "async"), req(action="cv")) for _ in range(4)],
+                                         concurrency=1)
+    finally:
+        appactions.CV.reset(token)
+    assert [body(r)["cv_before"] for r in results] == [None] * 4

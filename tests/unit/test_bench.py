@@ -83,6 +83,7 @@ def _process_state() -> tuple[object, ...]:
 
 
 @pytest.mark.filterwarnings("ignore:'locale.getdefaultlocale' is deprecated:DeprecationWarning")  # opencensus
+@pytest.mark.filterwarnings("ignore:datetime.datetime.utcnow:DeprecationWarning")  # opencensus on Python 3.12+
 @pytest.mark.parametrize("config", ["funcscope-full", "opencensus", "bare"])
 def test_a_configuration_is_undone_completely(config):
     before = _process_state()
