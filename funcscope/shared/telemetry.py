@@ -11,12 +11,16 @@ Order of preference, first match wins:
 Spans leave through a `BatchSpanProcessor`, so exporting never blocks an invocation; `flush()` and `shutdown()`
 wait at most `flush_timeout_ms`. The SDK's own `force_flush`/`shutdown` do not keep to their timeouts (they wait
 for the exporter, whose own timeout and retries can take many seconds against a backend that is down or slow), so
-funcscope runs them on a daemon thread and stops waiting when the time is up.
+funcscope runs them on a daemon thread and stops waiting when the time is up. That thread is started with the
+providers, not at the flush: the last flush runs at interpreter exit, where Python 3.12.0 and 3.12.1 refuse to
+start threads.
 """
 
 from __future__ import annotations
 
+import contextvars
 import os
+import queue
 import threading
 import uuid
 from collections.abc import Callable
@@ -90,7 +94,7 @@ class Telemetry:
     _owned: list[Any] = field(default_factory=list)
     _tracer_provider: Any = None
     _meter_provider: Any = None
-    _stuck: threading.Thread | None = None  # a flush that outlived its timeout, still waiting on an exporter
+    _stuck: _FlushJob | None = None  # a flush that outlived its timeout, still waiting on an exporter
 
     def flush(self, timeout_ms: int | None = None) -> bool:
         """Push buffered telemetry out, waiting at most `timeout_ms` (default: the configured flush timeout)."""
@@ -129,17 +133,13 @@ class Telemetry:
         # An earlier flush still blocked in an exporter holds the processors' export locks: a new one would only
         # queue behind it, so waiting again would add to the delay without sending anything.
         stuck = self._stuck
-        if stuck is not None and stuck.is_alive():
+        if stuck is not None and not stuck.done.is_set():
             return False
-        outcome: list[bool] = []
-        thread = threading.Thread(target=lambda: outcome.append(work()), name="funcscope-flush", daemon=True)
-        try:
-            thread.start()
-        except RuntimeError:  # no new threads this late in interpreter shutdown: flush here, unbounded
+        job = _FlushJob(work)
+        if not _flusher.submit(job):  # no thread can be had (e.g. this late in interpreter exit): flush here
             return work()
-        thread.join(timeout_ms / 1000)
-        if thread.is_alive():
-            self._stuck = thread
+        if not job.done.wait(timeout_ms / 1000):
+            self._stuck = job
             if timeout_ms > 0:
                 report_once(
                     ("telemetry", "flush-timeout"),
@@ -148,9 +148,58 @@ class Telemetry:
                     "or down?).",
                 )
             return False
-        return bool(outcome and outcome[0])
+        return job.outcome
 
 
+class _FlushJob:
+    __slots__ = ("work", "done", "outcome")
+
+    def __init__(self, work: Callable[[], bool]) -> None:
+        self.work = work
+        self.done = threading.Event()
+        self.outcome = False
+
+
+class _Flusher:
+    """One daemon thread that runs flushes, so whoever asked can stop waiting while an exporter still blocks."""
+
+    def __init__(self) -> None:
+        self._jobs: queue.SimpleQueue[_FlushJob] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def start(self) -> bool:
+        """Start the thread unless it runs; False when no thread can be started now."""
+        with self._lock:
+            if self._thread is not None and self._thread.is_alive():
+                return True
+            thread = threading.Thread(target=self._serve, name="funcscope-flush", daemon=True)
+            try:
+                # An empty context: the thread serves the whole process, never the invocation that started it.
+                contextvars.Context().run(thread.start)
+            except RuntimeError:
+                return False
+            self._thread = thread
+            return True
+
+    def submit(self, job: _FlushJob) -> bool:
+        if not self.start():
+            return False
+        self._jobs.put(job)
+        return True
+
+    def _serve(self) -> None:
+        while True:
+            job = self._jobs.get()
+            try:
+                job.outcome = bool(job.work())
+            except Exception as exc:
+                report_once(("telemetry", "flush", type(exc).__name__), f"funcscope: flush failed: {exc!r}")
+            finally:
+                job.done.set()
+
+
+_flusher = _Flusher()
 _lock = threading.Lock()
 _configured: Telemetry | None = None  # what funcscope installed globally, at most once per process
 
@@ -166,6 +215,8 @@ def setup_telemetry(
 ) -> Telemetry:
     """The providers to emit with, by the order of preference in this module's docstring."""
     from .. import __version__
+
+    _flusher.start()  # now, while threads can be started: the last flush runs at interpreter exit
 
     def reuse(tp: Any, mp: Any, source: str) -> Telemetry:
         return Telemetry(
