@@ -81,6 +81,13 @@ def format_tables(result: dict[str, Any]) -> str:
                 text = f"{row['us_per_invocation']:.1f}" + (f" ({ratio:.2f}×)" if ratio is not None else "")
                 cells.append(f"{text:>22}")
             out.append(f"  {name:<24}" + "".join(cells))
+        own = []
+        for mode in modes:
+            full, hand = by.get(("funcscope-full", mode)), by.get(("manual-equivalent", mode))
+            if full is not None and hand is not None and hand["us_per_invocation"]:
+                own.append(f"{full['us_per_invocation'] / hand['us_per_invocation']:.2f}× ({mode})")
+        if own:
+            out.append("  funcscope-full ÷ the same telemetry written by hand (manual-equivalent): " + ", ".join(own))
     throughput = result.get("throughput") or []
     if throughput:
         configs = _ordered([r["config"] for r in throughput])

@@ -48,6 +48,7 @@ def test_bench_quick_writes_the_documented_json_and_a_png(tmp_path):
     assert run.returncode == 0, run.stdout + run.stderr
     assert "Per-invocation overhead" in run.stdout and "Throughput through the emulator" in run.stdout
     assert "Targets:" in run.stdout
+    assert "funcscope-full ÷ the same telemetry written by hand" in run.stdout
 
     result = json.loads(out_json.read_text())
     assert set(result) == {"machine", "overhead", "throughput"}
