@@ -70,9 +70,9 @@ class _Batch:
             return
         coro = runtime._invoke(runtime.functions[call.function_name], call, args, outs, submitted)
         try:
-            # Each invocation starts from an empty context, as from the worker's gRPC thread (a task copies the
-            # context it is created in; create_task(context=...) needs Python 3.11).
-            task = contextvars.Context().run(runtime._loop.create_task, coro)
+            # The batch's callbacks run in the empty context submit_many starts it in, and a task copies the
+            # context it is created in: each invocation starts from nothing, as from the worker's gRPC thread.
+            task = runtime._loop.create_task(coro)
         except BaseException as exc:
             coro.close()
             self.future.set_exception(exc)
