@@ -124,8 +124,10 @@ def test_span_with_funcscope_attributes(benchmark, fresh):
     parent = invocation.host.parent
     tracer = providers().tracer
     benchmark.extra_info["attributes"] = len(attributes)
-    _bench(benchmark, lambda: tracer.start_span("f", context=parent, kind=trace.SpanKind.SERVER,
-                                                attributes=attributes).end())
+    _bench(
+        benchmark,
+        lambda: tracer.start_span("f", context=parent, kind=trace.SpanKind.SERVER, attributes=attributes).end(),
+    )
 
 
 def test_building_span_attributes(benchmark, fresh):

@@ -39,9 +39,16 @@ def test_overhead(benchmark, perf_results, config, mode):
 def test_two_processes(benchmark, perf_results):
     """The sync-pool loop in two processes at once, every configuration (child processes, interleaved rounds)."""
     benchmark.group = "overhead 2-process"
-    rows = benchmark.pedantic(measure_overhead, args=(OVERHEAD_CONFIGS, ["2-process"]),
-                              kwargs={"rounds": 5, "invocations": 2000}, rounds=1, iterations=1)
+    rows = benchmark.pedantic(
+        measure_overhead,
+        args=(OVERHEAD_CONFIGS, ["2-process"]),
+        kwargs={"rounds": 5, "invocations": 2000},
+        rounds=1,
+        iterations=1,
+    )
     benchmark.extra_info["overhead"] = rows
     for row in rows:
-        perf_results[("overhead", "2-process", row["config"])] = {"value": row["us_per_invocation"],
-                                                                  "unit": "µs/invocation"}
+        perf_results[("overhead", "2-process", row["config"])] = {
+            "value": row["us_per_invocation"],
+            "unit": "µs/invocation",
+        }

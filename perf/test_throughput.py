@@ -42,8 +42,12 @@ def bench_app(tmp_path_factory):
 def test_throughput(benchmark, perf_results, bench_app, cell, config):
     benchmark.group = f"throughput {cell.mode}/{cell.concurrency} {cell.workload}"
     app_dir, cpu_loops = bench_app
-    request = {"mode": cell.mode, "concurrency": cell.concurrency, "workload": cell.workload,
-               "n": cell.invocations(SECONDS)}
+    request = {
+        "mode": cell.mode,
+        "concurrency": cell.concurrency,
+        "workload": cell.workload,
+        "n": cell.invocations(SECONDS),
+    }
     measured = []
     # The configuration is put in place here too: the app configures funcscope in this process, and removing the
     # configuration afterwards undoes its process-wide patches before the next test.

@@ -25,7 +25,9 @@ def test_hello(benchmark, funcscope_worker, perf_results, config):
     response = benchmark(app.call, "hello", REQUEST)
     assert response.status_code == 200
     perf_results[("throughput", "your app: hello (sync), as calls/s", config)] = {
-        "value": 1 / benchmark.stats.stats.median, "unit": "calls/s"}
+        "value": 1 / benchmark.stats.stats.median,
+        "unit": "calls/s",
+    }
 
 
 @pytest.mark.parametrize("config", CONFIGS)

@@ -23,8 +23,14 @@ __all__ = ["BenchError", "Child", "child_env", "start_all"]
 
 _READY_TIMEOUT_S = 180.0
 # Settings that could send telemetry somewhere or change what is measured; children start without them.
-_DROPPED_PREFIXES = ("FUNCSCOPE_", "OTEL_", "APPLICATIONINSIGHTS_", "PYTHON_ENABLE_WORKER_EXTENSIONS",
-                     "PYTHON_THREADPOOL_THREAD_COUNT", "FUNCTIONS_WORKER_PROCESS_COUNT")
+_DROPPED_PREFIXES = (
+    "FUNCSCOPE_",
+    "OTEL_",
+    "APPLICATIONINSIGHTS_",
+    "PYTHON_ENABLE_WORKER_EXTENSIONS",
+    "PYTHON_THREADPOOL_THREAD_COUNT",
+    "FUNCTIONS_WORKER_PROCESS_COUNT",
+)
 
 
 class BenchError(RuntimeError):

@@ -70,8 +70,9 @@ class _Progress:
         width = 30
         filled = int(width * self.done / max(1, self.total))
         end = "\n" if self.done >= self.total else ""
-        sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total} "
-                         f"{elapsed:5.0f}s {label[:60]:<60}{end}")
+        sys.stderr.write(
+            f"\r[{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total} {elapsed:5.0f}s {label[:60]:<60}{end}"
+        )
         sys.stderr.flush()
 
     def close(self) -> None:
@@ -95,12 +96,21 @@ def run_bench(plan: BenchPlan, progress: Callable[[str], None] | None = None) ->
     result: dict[str, Any] = {"machine": machine_info(run), "overhead": [], "throughput": []}
     started = time.monotonic()
     if plan.overhead_configs and plan.overhead_modes:
-        result["overhead"] = measure_overhead(plan.overhead_configs, plan.overhead_modes, rounds=plan.overhead_rounds,
-                                              invocations=plan.invocations, progress=progress)
+        result["overhead"] = measure_overhead(
+            plan.overhead_configs,
+            plan.overhead_modes,
+            rounds=plan.overhead_rounds,
+            invocations=plan.invocations,
+            progress=progress,
+        )
     if plan.throughput_configs and plan.throughput_modes and plan.workloads:
-        result["throughput"] = measure_throughput(plan.throughput_configs, cells(plan.throughput_modes, plan.workloads),
-                                                  rounds=plan.throughput_rounds,
-                                                  seconds_per_cell=plan.seconds_per_cell, progress=progress)
+        result["throughput"] = measure_throughput(
+            plan.throughput_configs,
+            cells(plan.throughput_modes, plan.workloads),
+            rounds=plan.throughput_rounds,
+            seconds_per_cell=plan.seconds_per_cell,
+            progress=progress,
+        )
     result["machine"]["run"]["elapsed_s"] = round(time.monotonic() - started, 1)
     if "load_average" in result["machine"]:
         result["machine"]["load_average_end"] = machine_info()["load_average"]
@@ -133,19 +143,26 @@ def _csv(choices: Sequence[str]) -> Callable[[str], list[str]]:
 def add_parser(commands: Any) -> None:
     """Add the `bench` subcommand to the CLI's subparsers."""
     bench = commands.add_parser(
-        "bench", help="measure funcscope's overhead and throughput next to the alternatives, in one run",
+        "bench",
+        help="measure funcscope's overhead and throughput next to the alternatives, in one run",
         description="Per-invocation overhead through the worker's hook path (sync pool, async, 2 processes) and "
-                    "throughput through the worker emulator, for funcscope and the alternatives. Run it on a quiet "
-                    "machine; every number is also given as a ratio to a baseline measured in the same run.",
+        "throughput through the worker emulator, for funcscope and the alternatives. Run it on a quiet "
+        "machine; every number is also given as a ratio to a baseline measured in the same run.",
     )
     bench.add_argument("--quick", action="store_true", help="fewer rounds and shorter cells (under 2 minutes)")
     bench.add_argument("--json", metavar="PATH", help="write the results as JSON")
     bench.add_argument("--plot", metavar="PATH", help="write a PNG chart (needs matplotlib: funcscope[bench])")
     bench.add_argument("--only", choices=("overhead", "throughput"), help="run one half only")
-    bench.add_argument("--configs", type=_csv(sorted(set(OVERHEAD_CONFIGS) | set(THROUGHPUT_CONFIGS))),
-                       help="comma-separated configurations to measure (default: all of each half)")
-    bench.add_argument("--workloads", type=_csv(tuple(WORKLOADS)),
-                       help=f"comma-separated throughput workloads (default: {','.join(WORKLOADS)})")
+    bench.add_argument(
+        "--configs",
+        type=_csv(sorted(set(OVERHEAD_CONFIGS) | set(THROUGHPUT_CONFIGS))),
+        help="comma-separated configurations to measure (default: all of each half)",
+    )
+    bench.add_argument(
+        "--workloads",
+        type=_csv(tuple(WORKLOADS)),
+        help=f"comma-separated throughput workloads (default: {','.join(WORKLOADS)})",
+    )
     bench.add_argument("--rounds", type=int, help="rounds of each half (medians are taken over them)")
     bench.add_argument("--invocations", type=int, help="invocations per overhead measurement")
     bench.add_argument("--seconds", type=float, help="rough seconds per throughput cell")
@@ -174,8 +191,11 @@ def _run(args: argparse.Namespace) -> int:
     if args.workloads:
         plan.workloads = args.workloads
     if not _opencensus_installed() and "opencensus" in [*plan.overhead_configs, *plan.throughput_configs]:
-        print("funcscope bench: opencensus-extension-azure-functions is not installed (funcscope[opencensus]); "
-              "measuring without the opencensus configuration", file=sys.stderr)
+        print(
+            "funcscope bench: opencensus-extension-azure-functions is not installed (funcscope[opencensus]); "
+            "measuring without the opencensus configuration",
+            file=sys.stderr,
+        )
         plan.overhead_configs = [c for c in plan.overhead_configs if c != "opencensus"]
         plan.throughput_configs = [c for c in plan.throughput_configs if c != "opencensus"]
     if args.only == "overhead":
@@ -207,8 +227,10 @@ def _run(args: argparse.Namespace) -> int:
     if targets:
         print("\n" + targets)
     machine = result["machine"]
-    print(f"\n{machine['date']}  Python {machine['python']}  {machine['cpu']} x{machine['cpu_count']}  "
-          f"load {machine.get('load_average', '?')}  {machine['run']['elapsed_s']} s")
+    print(
+        f"\n{machine['date']}  Python {machine['python']}  {machine['cpu']} x{machine['cpu_count']}  "
+        f"load {machine.get('load_average', '?')}  {machine['run']['elapsed_s']} s"
+    )
     if args.json:
         write_json(result, args.json)
         print(f"JSON: {args.json}")

@@ -73,23 +73,39 @@ CONFIGS: dict[str, BenchConfig] = {
         BenchConfig("none", "no extension, extension hooks off: the function alone", hooks=False),
         BenchConfig("app", "extension hooks on, only the extensions the app registers itself"),
         BenchConfig("bare", "no extension: the worker's hook dispatch with nothing registered"),
-        BenchConfig("builtin", "the worker's built-in OpenTelemetry: extract the host context, attach, detach",
-                    builtin=True),
-        BenchConfig("manual", "one start_as_current_span per invocation with the host parent (hand-written)",
-                    body="manual"),
-        BenchConfig("manual-equivalent", "by hand, funcscope's span (same attributes) and duration histogram",
-                    body="manual-equivalent"),
+        BenchConfig(
+            "builtin", "the worker's built-in OpenTelemetry: extract the host context, attach, detach", builtin=True
+        ),
+        BenchConfig(
+            "manual", "one start_as_current_span per invocation with the host parent (hand-written)", body="manual"
+        ),
+        BenchConfig(
+            "manual-equivalent",
+            "by hand, funcscope's span (same attributes) and duration histogram",
+            body="manual-equivalent",
+        ),
         BenchConfig("funcscope-full", "funcscope, all middlewares", funcscope=_FULL),
         BenchConfig("funcscope-tracing", "funcscope, tracing only", funcscope=_TRACING),
-        BenchConfig("funcscope-sampled-out", "funcscope, all middlewares, host traceparent not sampled",
-                    funcscope=_FULL, sampled=False),
-        BenchConfig("opencensus", "opencensus-extension-azure-functions with one user span", opencensus=True,
-                    body="opencensus"),
+        BenchConfig(
+            "funcscope-sampled-out",
+            "funcscope, all middlewares, host traceparent not sampled",
+            funcscope=_FULL,
+            sampled=False,
+        ),
+        BenchConfig(
+            "opencensus", "opencensus-extension-azure-functions with one user span", opencensus=True, body="opencensus"
+        ),
     )
 }
 
 OVERHEAD_CONFIGS = (
-    "bare", "builtin", "manual", "manual-equivalent", "funcscope-full", "funcscope-tracing", "funcscope-sampled-out",
+    "bare",
+    "builtin",
+    "manual",
+    "manual-equivalent",
+    "funcscope-full",
+    "funcscope-tracing",
+    "funcscope-sampled-out",
     "opencensus",
 )
 THROUGHPUT_CONFIGS = ("none", "funcscope-full", "funcscope-tracing", "opencensus")
@@ -157,8 +173,9 @@ def providers() -> _Providers:
             tracer_provider.add_span_processor(BatchSpanProcessor(NoopSpanExporter()))
             reader = InMemoryMetricReader()
             meter_provider = MeterProvider(metric_readers=[reader], shutdown_on_exit=False)
-            _providers = _Providers(tracer_provider, meter_provider, tracer_provider.get_tracer("funcscope.bench"),
-                                    reader)
+            _providers = _Providers(
+                tracer_provider, meter_provider, tracer_provider.get_tracer("funcscope.bench"), reader
+            )
         return _providers
 
 
@@ -262,8 +279,9 @@ def _install_funcscope(installed: Installed, options: dict[str, Any]) -> None:
     installed._undo.append(undo)
     shared = providers()
     runner_module.reset_runner(
-        Settings(exporter="none", tracer_provider=shared.tracer_provider, meter_provider=shared.meter_provider,
-                 **options)
+        Settings(
+            exporter="none", tracer_provider=shared.tracer_provider, meter_provider=shared.meter_provider, **options
+        )
     )
     _import_registering("funcscope.extensions.app_level.funcscope_extension", "FuncScopeExtension")
     from ..extensions.app_level.funcscope_extension import FuncScopeExtension
@@ -328,7 +346,9 @@ def configure_app(name: str | None = None) -> BenchConfig:
 
         shared = providers()
         funcscope.configure(
-            exporter="none", tracer_provider=shared.tracer_provider, meter_provider=shared.meter_provider,
+            exporter="none",
+            tracer_provider=shared.tracer_provider,
+            meter_provider=shared.meter_provider,
             **cfg.funcscope,
         )
     if cfg.opencensus:

@@ -107,21 +107,31 @@ def _equivalent_functions(response: Any) -> tuple[Callable[..., Any], Callable[.
 
     propagator = TraceContextTextMapPropagator()
     tracer = providers().tracer
-    duration = providers().meter_provider.get_meter("funcscope.bench").create_histogram(
-        "faas.invoke_duration", unit="s", explicit_bucket_boundaries_advisory=DURATION_BUCKETS)
+    duration = (
+        providers()
+        .meter_provider.get_meter("funcscope.bench")
+        .create_histogram("faas.invoke_duration", unit="s", explicit_bucket_boundaries_advisory=DURATION_BUCKETS)
+    )
     metric_attributes = {faas.FAAS_NAME: FUNCTION_NAME, faas.FAAS_TRIGGER: "http"}
 
     def span_attributes(req: Any, context: Any) -> dict[str, Any]:
-        return {faas.FAAS_NAME: context.function_name, faas.FAAS_TRIGGER: "http",
-                faas.FAAS_INVOCATION_ID: context.invocation_id, faas.FAAS_COLDSTART: False,
-                http.HTTP_REQUEST_METHOD: req.method, url.URL_FULL: req.url, url.URL_PATH: urlsplit(req.url).path}
+        return {
+            faas.FAAS_NAME: context.function_name,
+            faas.FAAS_TRIGGER: "http",
+            faas.FAAS_INVOCATION_ID: context.invocation_id,
+            faas.FAAS_COLDSTART: False,
+            http.HTTP_REQUEST_METHOD: req.method,
+            url.URL_FULL: req.url,
+            url.URL_PATH: urlsplit(req.url).path,
+        }
 
     def equivalent(req: Any, context: Any) -> Any:
         started = time.time_ns()
         tc = context.trace_context
         parent = propagator.extract({"traceparent": tc.trace_parent, "tracestate": tc.trace_state})
-        with tracer.start_as_current_span(context.function_name, context=parent, kind=SpanKind.SERVER,
-                                          attributes=span_attributes(req, context)) as span:
+        with tracer.start_as_current_span(
+            context.function_name, context=parent, kind=SpanKind.SERVER, attributes=span_attributes(req, context)
+        ) as span:
             span.set_attribute(http.HTTP_RESPONSE_STATUS_CODE, response.status_code)
             duration.record((time.time_ns() - started) / 1e9, metric_attributes)
             return response
@@ -192,11 +202,22 @@ class HookHarness:
         out = []
         for _ in range(n):
             invocation_id = str(uuid.uuid4())
-            ctx = Context(FUNCTION_NAME, FUNCTION_DIRECTORY, invocation_id, invocation_local,
-                          TraceContext(_trace_parent(self.config.sampled), "", {}), RetryContext())
-            req = func.HttpRequest("GET", "http://localhost:7071/api/bench?name=bench",
-                                   headers={"user-agent": "funcscope-bench"}, params={"name": "bench"},
-                                   route_params={}, body=b"")
+            ctx = Context(
+                FUNCTION_NAME,
+                FUNCTION_DIRECTORY,
+                invocation_id,
+                invocation_local,
+                TraceContext(_trace_parent(self.config.sampled), "", {}),
+                RetryContext(),
+            )
+            req = func.HttpRequest(
+                "GET",
+                "http://localhost:7071/api/bench?name=bench",
+                headers={"user-agent": "funcscope-bench"},
+                params={"name": "bench"},
+                route_params={},
+                body=b"",
+            )
             out.append((ctx, {"req": req, "context": ctx}))
         return out
 
@@ -347,7 +368,7 @@ def measure_overhead(
         start_all(children)
         order = list(configs)
         for r in range(rounds):
-            rotated = order[r % len(order):] + order[: r % len(order)]
+            rotated = order[r % len(order) :] + order[: r % len(order)]
             for mode in modes:
                 for name in rotated:
                     if mode == "2-process":
@@ -368,12 +389,14 @@ def measure_overhead(
         base = statistics.median(samples[(BASELINE, mode)]) if (BASELINE, mode) in samples else None
         for name in configs:
             value = statistics.median(samples[(name, mode)])
-            rows.append({
-                "config": name,
-                "mode": mode,
-                "us_per_invocation": round(value, 2),
-                "ratio_to_manual_span": round(value / base, 3) if base else None,
-            })
+            rows.append(
+                {
+                    "config": name,
+                    "mode": mode,
+                    "us_per_invocation": round(value, 2),
+                    "ratio_to_manual_span": round(value / base, 3) if base else None,
+                }
+            )
     return rows
 
 

@@ -39,8 +39,14 @@ class BenchApp:
     apply on top of the configuration's.
     """
 
-    def __init__(self, app_dir: str | Path, config: str = "funcscope-full", *, thread_count: int | None = None,
-                 env: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        app_dir: str | Path,
+        config: str = "funcscope-full",
+        *,
+        thread_count: int | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
         from ..emulator import Worker
         from .configs import APP_CONFIGS, install
 
@@ -49,8 +55,13 @@ class BenchApp:
         self.config = config
         self._installed = install(config)
         try:
-            self.worker = Worker(app_dir, thread_count=thread_count, process_count=1,
-                                 extensions_enabled=self._installed.config.hooks, env=env)
+            self.worker = Worker(
+                app_dir,
+                thread_count=thread_count,
+                process_count=1,
+                extensions_enabled=self._installed.config.hooks,
+                env=env,
+            )
         except BaseException:
             self._installed.remove()
             raise
@@ -85,8 +96,9 @@ class BenchApp:
         info = loaded.info
         invocation_id = str(uuid.uuid4())
         parent = trace_parent or f"00-{uuid.uuid4().hex}-{uuid.uuid4().hex[:16]}-01"
-        ctx = Context(info.name, info.directory, invocation_id, invocation_local, TraceContext(parent, "", {}),
-                      RetryContext())
+        ctx = Context(
+            info.name, info.directory, invocation_id, invocation_local, TraceContext(parent, "", {}), RetryContext()
+        )
         args, _ = build_arguments(info.name, info.bindings, info.trigger_binding_name, payload)
         if info.requires_context:
             args["context"] = ctx

@@ -105,8 +105,11 @@ def format_tables(result: dict[str, Any]) -> str:
                     cells.append(f"{'-':>28}")
                     continue
                 ratio = row["ratio_to_none"]
-                text = (f"{row['invocations_per_s']:.0f}" + (f" {ratio:.2f}×" if ratio is not None else "")
-                        + f"  {row['p50_ms']:.1f}/{row['p99_ms']:.1f}")
+                text = (
+                    f"{row['invocations_per_s']:.0f}"
+                    + (f" {ratio:.2f}×" if ratio is not None else "")
+                    + f"  {row['p50_ms']:.1f}/{row['p99_ms']:.1f}"
+                )
                 cells.append(f"{text:>28}")
             out.append(f"  {mode:<10}{concurrency:>5} {workload:<12}" + "".join(cells))
     return "\n".join(out)
@@ -126,8 +129,9 @@ def check_targets(result: dict[str, Any]) -> list[tuple[str, str, bool]]:
             checks.append((f"funcscope-full <= 1.25x manual ({mode})", f"{full / manual:.2f}x", full <= 1.25 * manual))
         census = overhead.get(("opencensus", mode))
         if full is not None and census:
-            checks.append((f"funcscope-full cheaper than opencensus ({mode})", f"{full:.1f} vs {census:.1f} µs",
-                           full < census))
+            checks.append(
+                (f"funcscope-full cheaper than opencensus ({mode})", f"{full:.1f} vs {census:.1f} µs", full < census)
+            )
         out, builtin = overhead.get(("funcscope-sampled-out", mode)), overhead.get(("builtin", mode))
         if out is not None and builtin:
             checks.append((f"sampled-out <= 2x builtin ({mode})", f"{out / builtin:.2f}x", out <= 2 * builtin))
@@ -135,8 +139,13 @@ def check_targets(result: dict[str, Any]) -> list[tuple[str, str, bool]]:
     for name in _ordered([key[0] for key in throughput]):
         row = throughput.get((name, "sync-pool", 16, "io-5ms"))
         if name != "none" and row is not None and row["ratio_to_none"] is not None:
-            checks.append((f"{name}: io-5ms on 16 sync threads >= 0.97 of none", f"{row['ratio_to_none']:.3f}",
-                           row["ratio_to_none"] >= 0.97))
+            checks.append(
+                (
+                    f"{name}: io-5ms on 16 sync threads >= 0.97 of none",
+                    f"{row['ratio_to_none']:.3f}",
+                    row["ratio_to_none"] >= 0.97,
+                )
+            )
         one, two = throughput.get((name, "processes", 1, "cpu-1ms")), throughput.get((name, "processes", 2, "cpu-1ms"))
         if one is not None and two is not None and one["invocations_per_s"] > 0:
             scale = two["invocations_per_s"] / one["invocations_per_s"]
@@ -158,8 +167,11 @@ def format_targets(checks: Sequence[tuple[str, str, bool]]) -> str:
 
 def write_json(result: dict[str, Any], path: str | Path) -> None:
     """The result as JSON: {"machine", "overhead": [...], "throughput": [...]}."""
-    document = {"machine": result.get("machine", {}), "overhead": result.get("overhead", []),
-                "throughput": result.get("throughput", [])}
+    document = {
+        "machine": result.get("machine", {}),
+        "overhead": result.get("overhead", []),
+        "throughput": result.get("throughput", []),
+    }
     Path(path).write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
 
 
@@ -200,15 +212,21 @@ def write_plot(result: dict[str, Any], path: str | Path) -> None:
             xs = [k + i * width for k in range(len(keys))]
             ax.bar(xs, [by.get((name, *key), 0) for key in keys], width, label=name)
         ax.axhline(1.0, color="black", linewidth=0.8)
-        ax.set_xticks([k + width * (len(configs) - 1) / 2 for k in range(len(keys))],
-                      [f"{m}/{c}\n{w}" for m, c, w in keys], fontsize="x-small", rotation=90)
+        ax.set_xticks(
+            [k + width * (len(configs) - 1) / 2 for k in range(len(keys))],
+            [f"{m}/{c}\n{w}" for m, c, w in keys],
+            fontsize="x-small",
+            rotation=90,
+        )
         ax.set_ylabel("invocations/s relative to none")
         ax.set_title("Throughput through the worker emulator")
         ax.legend(fontsize="small")
     machine = result.get("machine", {})
     python = machine.get("python", sys.version.split()[0])
-    fig.suptitle(f"funcscope bench — {machine.get('date', '')}, Python {python}, {machine.get('cpu_count', '?')} CPUs",
-                 fontsize="medium")
+    fig.suptitle(
+        f"funcscope bench — {machine.get('date', '')}, Python {python}, {machine.get('cpu_count', '?')} CPUs",
+        fontsize="medium",
+    )
     fig.tight_layout()
     fig.savefig(path, format="png", dpi=100)
     plt.close(fig)

@@ -77,8 +77,9 @@ def cells(modes: Sequence[str] = tuple(MODES), workloads: Sequence[str] = tuple(
     """The matrix, grouped so that cells sharing a Worker are next to each other."""
     unknown = sorted(set(modes) - set(MODES)) + sorted(set(workloads) - set(WORKLOADS))
     if unknown:
-        raise ValueError(f"unknown mode(s)/workload(s) {unknown}; modes: {', '.join(MODES)}; "
-                         f"workloads: {', '.join(WORKLOADS)}")
+        raise ValueError(
+            f"unknown mode(s)/workload(s) {unknown}; modes: {', '.join(MODES)}; workloads: {', '.join(WORKLOADS)}"
+        )
     out = [Cell(m, c, w) for m in modes for c in MODES[m] for w in workloads]
     return sorted(out, key=lambda cell: (list(MODES).index(cell.mode), cell.worker_key, cell.concurrency))
 
@@ -125,8 +126,9 @@ class ChildHandler:
             # A single worker process is still a separate process from the host: run it as one too.
             worker: Any = _RemoteWorker(self.app_dir, threads, hooks, self.env)
         else:
-            worker = Worker(self.app_dir, thread_count=threads, process_count=processes, extensions_enabled=hooks,
-                            env=self.env)
+            worker = Worker(
+                self.app_dir, thread_count=threads, process_count=processes, extensions_enabled=hooks, env=self.env
+            )
         self._worker, self._key = worker, cell.worker_key
         return worker
 
@@ -231,7 +233,7 @@ def measure_throughput(
         start_all(children.values())
         order = list(configs)
         for r in range(rounds):
-            rotated = order[r % len(order):] + order[: r % len(order)]
+            rotated = order[r % len(order) :] + order[: r % len(order)]
             for cell in matrix:
                 n = cell.invocations(seconds_per_cell)
                 for name in rotated:
@@ -245,22 +247,25 @@ def measure_throughput(
         shutil.rmtree(workdir, ignore_errors=True)
     rows = []
     for cell in matrix:
+
         def med(name: str, key: str, cell: Cell = cell) -> float:
             return statistics.median(s[key] for s in samples[(name, cell)])
 
         base = med(BASELINE, "invocations_per_s") if BASELINE in configs else None
         for name in configs:
             ips = med(name, "invocations_per_s")
-            rows.append({
-                "config": name,
-                "mode": cell.mode,
-                "concurrency": cell.concurrency,
-                "workload": cell.workload,
-                "invocations_per_s": round(ips, 1),
-                "p50_ms": round(med(name, "p50_ms"), 3),
-                "p99_ms": round(med(name, "p99_ms"), 3),
-                "ratio_to_none": round(ips / base, 3) if base else None,
-            })
+            rows.append(
+                {
+                    "config": name,
+                    "mode": cell.mode,
+                    "concurrency": cell.concurrency,
+                    "workload": cell.workload,
+                    "invocations_per_s": round(ips, 1),
+                    "p50_ms": round(med(name, "p50_ms"), 3),
+                    "p99_ms": round(med(name, "p99_ms"), 3),
+                    "ratio_to_none": round(ips / base, 3) if base else None,
+                }
+            )
     return rows
 
 

@@ -71,8 +71,9 @@ class _Payload:
         unknown = data.keys() - allowed
         unknown.discard(INPUTS_KEY)
         if unknown:
-            raise EmulatorError(f"{self.where}: unknown key(s) {sorted(map(str, unknown))}; "
-                                f"expected some of {sorted(allowed)}")
+            raise EmulatorError(
+                f"{self.where}: unknown key(s) {sorted(map(str, unknown))}; expected some of {sorted(allowed)}"
+            )
 
     @property
     def where(self) -> str:
@@ -101,8 +102,7 @@ class _Payload:
                 return json.dumps(value).encode("utf-8")
             except (TypeError, ValueError) as exc:
                 raise EmulatorError(f"{self.where}: {key!r} is not JSON-serialisable: {exc}") from None
-        raise EmulatorError(
-            f"{self.where}: {key!r} must be bytes, str, dict or list, got {type(value).__name__}")
+        raise EmulatorError(f"{self.where}: {key!r} must be bytes, str, dict or list, got {type(value).__name__}")
 
     def mapping(self, key: str) -> dict[str, Any]:
         value = self.get(key, Mapping, {})
@@ -142,14 +142,24 @@ def _http(name: str, binding: Mapping[str, Any], data: Mapping[str, Any]) -> Any
         headers["Content-Type"] = "application/json"
     params = p.str_mapping("params") if "params" in data else dict(_query_params(url))
     method = p.get("method", str, "GET").upper()
-    return http.HttpRequest(method, url, headers=headers, params=params,
-                            route_params=p.str_mapping("route_params"), body_type="bytes", body=p.body())
+    return http.HttpRequest(
+        method,
+        url,
+        headers=headers,
+        params=params,
+        route_params=p.str_mapping("route_params"),
+        body_type="bytes",
+        body=p.body(),
+    )
 
 
 def _queue(name: str, binding: Mapping[str, Any], data: Mapping[str, Any]) -> Any:
-    p = _Payload(name, "queueTrigger", data, {
-        "body", "id", "dequeue_count", "pop_receipt", "insertion_time", "expiration_time",
-        "time_next_visible"})
+    p = _Payload(
+        name,
+        "queueTrigger",
+        data,
+        {"body", "id", "dequeue_count", "pop_receipt", "insertion_time", "expiration_time", "time_next_visible"},
+    )
     inserted = p.time("insertion_time") or _now()
     return queue.QueueMessage(
         id=p.get("id", str) or str(uuid.uuid4()),
@@ -162,16 +172,46 @@ def _queue(name: str, binding: Mapping[str, Any], data: Mapping[str, Any]) -> An
     )
 
 
-_SB_STR_KEYS = ("content_type", "correlation_id", "dead_letter_error_description", "dead_letter_reason",
-                "dead_letter_source", "label", "lock_token", "partition_key", "reply_to",
-                "reply_to_session_id", "session_id", "subject", "to", "transaction_partition_key")
+_SB_STR_KEYS = (
+    "content_type",
+    "correlation_id",
+    "dead_letter_error_description",
+    "dead_letter_reason",
+    "dead_letter_source",
+    "label",
+    "lock_token",
+    "partition_key",
+    "reply_to",
+    "reply_to_session_id",
+    "session_id",
+    "subject",
+    "to",
+    "transaction_partition_key",
+)
 
 
 def _service_bus(name: str, binding: Mapping[str, Any], data: Mapping[str, Any]) -> Any:
-    p = _Payload(name, "serviceBusTrigger", data, {
-        "body", "message_id", "delivery_count", "enqueued_sequence_number", "sequence_number", "state",
-        "enqueued_time_utc", "expires_at_utc", "locked_until", "scheduled_enqueue_time_utc",
-        "time_to_live", "application_properties", "user_properties", *_SB_STR_KEYS})
+    p = _Payload(
+        name,
+        "serviceBusTrigger",
+        data,
+        {
+            "body",
+            "message_id",
+            "delivery_count",
+            "enqueued_sequence_number",
+            "sequence_number",
+            "state",
+            "enqueued_time_utc",
+            "expires_at_utc",
+            "locked_until",
+            "scheduled_enqueue_time_utc",
+            "time_to_live",
+            "application_properties",
+            "user_properties",
+            *_SB_STR_KEYS,
+        },
+    )
     message_id = p.get("message_id", str) or uuid.uuid4().hex
     delivery_count = p.get("delivery_count", int, 1)
     enqueued = p.time("enqueued_time_utc") or _now()
@@ -181,8 +221,11 @@ def _service_bus(name: str, binding: Mapping[str, Any], data: Mapping[str, Any])
     strings = {k: p.get(k, str) for k in _SB_STR_KEYS}
     strings["lock_token"] = strings["lock_token"] or str(uuid.uuid4())
     user_properties = p.mapping("user_properties")
-    metadata = {"MessageId": Datum(message_id, "string"), "DeliveryCount": Datum(delivery_count, "int"),
-                "UserProperties": Datum(json.dumps(user_properties, default=str), "json")}
+    metadata = {
+        "MessageId": Datum(message_id, "string"),
+        "DeliveryCount": Datum(delivery_count, "int"),
+        "UserProperties": Datum(json.dumps(user_properties, default=str), "json"),
+    }
     return servicebus.ServiceBusMessage(
         body=p.body(),
         trigger_metadata=metadata,
@@ -204,10 +247,15 @@ def _service_bus(name: str, binding: Mapping[str, Any], data: Mapping[str, Any])
 
 def _event_hub_one(name: str, data: Any) -> Any:
     if not isinstance(data, Mapping):
-        raise EmulatorError(f"event in payload for eventHubTrigger function {name!r} must be a dict, "
-                            f"got {type(data).__name__}")
-    p = _Payload(name, "eventHubTrigger", data, {
-        "body", "enqueued_time", "partition_key", "sequence_number", "offset", "iothub_metadata"})
+        raise EmulatorError(
+            f"event in payload for eventHubTrigger function {name!r} must be a dict, got {type(data).__name__}"
+        )
+    p = _Payload(
+        name,
+        "eventHubTrigger",
+        data,
+        {"body", "enqueued_time", "partition_key", "sequence_number", "offset", "iothub_metadata"},
+    )
     return _eventhub.EventHubEvent(
         body=p.body(),
         enqueued_time=p.time("enqueued_time") or _now(),
@@ -222,8 +270,10 @@ def _event_hub(name: str, binding: Mapping[str, Any], data: Any) -> Any:
     many = str(binding.get("cardinality", "one")).lower() == "many"
     if isinstance(data, list):
         if not many:
-            raise EmulatorError(f"payload for eventHubTrigger function {name!r} is a list, but the "
-                                "binding's cardinality is 'one': pass a single event dict")
+            raise EmulatorError(
+                f"payload for eventHubTrigger function {name!r} is a list, but the "
+                "binding's cardinality is 'one': pass a single event dict"
+            )
         return [_event_hub_one(name, item) for item in data]
     event = _event_hub_one(name, data)
     return [event] if many else event
@@ -232,19 +282,20 @@ def _event_hub(name: str, binding: Mapping[str, Any], data: Any) -> Any:
 def _timer(name: str, binding: Mapping[str, Any], data: Mapping[str, Any]) -> Any:
     p = _Payload(name, "timerTrigger", data, {"past_due", "schedule_status", "schedule"})
     schedule = p.mapping("schedule") or {"AdjustForDST": True}
-    return timer.TimerRequest(past_due=p.get("past_due", bool, False),
-                              schedule_status=p.mapping("schedule_status"), schedule=schedule)
+    return timer.TimerRequest(
+        past_due=p.get("past_due", bool, False), schedule_status=p.mapping("schedule_status"), schedule=schedule
+    )
 
 
 def _blob(name: str, binding: Mapping[str, Any], data: Mapping[str, Any]) -> Any:
-    p = _Payload(name, "blobTrigger", data, {"data", "body", "name", "uri", "length", "blob_properties",
-                                             "metadata"})
+    p = _Payload(name, "blobTrigger", data, {"data", "body", "name", "uri", "length", "blob_properties", "metadata"})
     content = p.body("data" if "data" in data else "body")
     # A binding path like "uploads/{name}" becomes a concrete blob name.
     path = re.sub(r"\{[^}]*\}", "sample.txt", str(binding.get("path") or f"samples/{name}.txt"))
     blob_name = p.get("name", str) or path
     return blob.InputStream(
-        data=content, name=blob_name,
+        data=content,
+        name=blob_name,
         uri=p.get("uri", str) or f"http://127.0.0.1:10000/devstoreaccount1/{blob_name}",
         length=p.get("length", int, len(content)),
         blob_properties=p.mapping("blob_properties") or None,
@@ -253,8 +304,9 @@ def _blob(name: str, binding: Mapping[str, Any], data: Mapping[str, Any]) -> Any
 
 
 def _event_grid(name: str, binding: Mapping[str, Any], data: Mapping[str, Any]) -> Any:
-    p = _Payload(name, "eventGridTrigger", data, {
-        "id", "data", "topic", "subject", "event_type", "event_time", "data_version"})
+    p = _Payload(
+        name, "eventGridTrigger", data, {"id", "data", "topic", "subject", "event_type", "event_time", "data_version"}
+    )
     return _eventgrid.EventGridEvent(
         id=p.get("id", str) or str(uuid.uuid4()),
         data=p.get("data", (dict, list, str), {}),
@@ -272,8 +324,9 @@ def _cosmos(name: str, binding: Mapping[str, Any], data: Any) -> Any:
         _Payload(name, "cosmosDBTrigger", data, {"documents"})
         docs = data.get("documents", [])
     if not isinstance(docs, list) or not all(isinstance(d, Mapping) for d in docs):
-        raise EmulatorError(f"payload for cosmosDBTrigger function {name!r} must be a list of dicts "
-                            "or {'documents': [...]}")
+        raise EmulatorError(
+            f"payload for cosmosDBTrigger function {name!r} must be a list of dicts or {{'documents': [...]}}"
+        )
     return func.DocumentList([func.Document.from_dict(dict(d)) for d in docs])
 
 
@@ -300,13 +353,15 @@ def build_trigger(function_name: str, binding: Mapping[str, Any], payload: Any) 
     if payload is None:
         payload = {}
     if not isinstance(payload, Mapping) and not (kind in _LIST_PAYLOADS and isinstance(payload, list)):
-        raise EmulatorError(f"payload for {binding.get('type')} function {function_name!r} must be a dict, "
-                            f"got {type(payload).__name__}")
+        raise EmulatorError(
+            f"payload for {binding.get('type')} function {function_name!r} must be a dict, got {type(payload).__name__}"
+        )
     return builder(function_name, binding, payload)
 
 
-def build_arguments(function_name: str, bindings: tuple[Mapping[str, Any], ...], trigger_name: str,
-                    payload: Any) -> tuple[dict[str, Any], dict[str, Out[Any]]]:
+def build_arguments(
+    function_name: str, bindings: tuple[Mapping[str, Any], ...], trigger_name: str, payload: Any
+) -> tuple[dict[str, Any], dict[str, Out[Any]]]:
     """All keyword arguments but ``context``, plus the ``Out`` holders by binding name."""
     inputs: Mapping[str, Any] = {}
     has_inputs = isinstance(payload, Mapping) and INPUTS_KEY in payload
@@ -331,6 +386,5 @@ def build_arguments(function_name: str, bindings: tuple[Mapping[str, Any], ...],
             args[bname] = inputs.get(bname)
     unknown = sorted(set(inputs) - set(args)) if inputs else []
     if unknown:
-        raise EmulatorError(f"payload for function {function_name!r}: {INPUTS_KEY!r} names no input "
-                            f"binding {unknown}")
+        raise EmulatorError(f"payload for function {function_name!r}: {INPUTS_KEY!r} names no input binding {unknown}")
     return args, outs

@@ -97,9 +97,15 @@ class TraceContext:
 class Context:
     """What a function receives as ``context``: read-only properties, as in the worker."""
 
-    def __init__(self, func_name: str, func_dir: str, invocation_id: str,
-                 thread_local_storage: threading.local, trace_context: TraceContext,
-                 retry_context: Any) -> None:
+    def __init__(
+        self,
+        func_name: str,
+        func_dir: str,
+        invocation_id: str,
+        thread_local_storage: threading.local,
+        trace_context: TraceContext,
+        retry_context: Any,
+    ) -> None:
         self._name = func_name
         self._directory = func_dir
         self._invocation_id = invocation_id

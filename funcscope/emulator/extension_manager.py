@@ -63,8 +63,7 @@ class ExtensionManager:
         cls._safe_execute_function_load_hooks(apps, APP_EXT_POST_FUNCTION_LOAD, func_name, func_directory)
 
     @classmethod
-    def _invocation_extension(cls, ctx: Any, hook_name: str, func_args: dict[str, Any],
-                              func_ret: Any = None) -> None:
+    def _invocation_extension(cls, ctx: Any, hook_name: str, func_args: dict[str, Any], func_ret: Any = None) -> None:
         """Run one invocation hook: the function's extensions first, then the app's."""
         if not extensions_enabled():
             return
@@ -79,8 +78,7 @@ class ExtensionManager:
         return functools.partial(cls._raw_invocation_wrapper, ctx, func)
 
     @classmethod
-    async def get_async_invocation_wrapper(cls, ctx: Any, function: Callable[..., Any],
-                                           args: dict[str, Any]) -> Any:
+    async def get_async_invocation_wrapper(cls, ctx: Any, function: Callable[..., Any], args: dict[str, Any]) -> Any:
         """Await ``function`` between the hooks; a raising function skips every post hook."""
         cls._invocation_extension(ctx, APP_EXT_PRE_INVOCATION, args)
         cls._invocation_extension(ctx, FUNC_EXT_PRE_INVOCATION, args)
@@ -100,8 +98,9 @@ class ExtensionManager:
         return result
 
     @classmethod
-    def _safe_execute_invocation_hooks(cls, hooks: Any, hook_name: str, ctx: Any,
-                                       fargs: dict[str, Any], fret: Any) -> None:
+    def _safe_execute_invocation_hooks(
+        cls, hooks: Any, hook_name: str, ctx: Any, fargs: dict[str, Any], fret: Any
+    ) -> None:
         if not hooks:
             return
         # Registration order in both pre and post phases: the worker never reverses them.

@@ -44,8 +44,13 @@ def _is_true(name: str) -> bool:
 class _Batch:
     """Calls started from the loop itself, at most ``limit`` at a time, each in its own task; results in order."""
 
-    def __init__(self, runtime: InProcessRuntime, items: Sequence[tuple[Call, dict[str, Any], dict[str, Any]]],
-                 limit: int, submitted: float) -> None:
+    def __init__(
+        self,
+        runtime: InProcessRuntime,
+        items: Sequence[tuple[Call, dict[str, Any], dict[str, Any]]],
+        limit: int,
+        submitted: float,
+    ) -> None:
         self._runtime = runtime
         self._items = items
         self._limit = limit
@@ -99,13 +104,14 @@ class _Batch:
 class InProcessRuntime:
     """The in-process worker; construct only through :class:`funcscope.emulator.Worker`."""
 
-    def __init__(self, root: Path, *, thread_count: int, classic_hooks: bool,
-                 set_env: Any) -> None:
+    def __init__(self, root: Path, *, thread_count: int, classic_hooks: bool, set_env: Any) -> None:
         global _live
         with _live_lock:
             if _live is not None:
-                raise EmulatorError("another in-process Worker is running in this process; close it first "
-                                    "(the worker allows one dispatcher per process)")
+                raise EmulatorError(
+                    "another in-process Worker is running in this process; close it first "
+                    "(the worker allows one dispatcher per process)"
+                )
             _live = self
         self.root = root
         self.classic_hooks = classic_hooks
@@ -214,15 +220,17 @@ class InProcessRuntime:
 
     # -- invocations -------------------------------------------------------------------------
 
-    def submit(self, call: Call, args: dict[str, Any], outs: dict[str, Any],
-               submitted: float) -> concurrent.futures.Future[InvocationResult]:
+    def submit(
+        self, call: Call, args: dict[str, Any], outs: dict[str, Any], submitted: float
+    ) -> concurrent.futures.Future[InvocationResult]:
         if self._closed:
             raise EmulatorError("the Worker is closed")
         fn = self.functions[call.function_name]
         return self._start(self._invoke(fn, call, args, outs, submitted))
 
-    def submit_many(self, items: Sequence[tuple[Call, dict[str, Any], dict[str, Any]]], limit: int,
-                    submitted: float) -> concurrent.futures.Future[list[InvocationResult]]:
+    def submit_many(
+        self, items: Sequence[tuple[Call, dict[str, Any], dict[str, Any]]], limit: int, submitted: float
+    ) -> concurrent.futures.Future[list[InvocationResult]]:
         """Run ``items`` with at most ``limit`` in flight, each invocation exactly as :meth:`submit` runs it.
 
         The loop starts the next call when one finishes, so the batch crosses threads once each way
@@ -234,8 +242,9 @@ class InProcessRuntime:
         self._loop.call_soon_threadsafe(batch.start, context=contextvars.Context())
         return batch.future
 
-    def _run_sync(self, invocation_id: str, ctx: Context, fn: LoadedFunction, args: dict[str, Any],
-                  times: list[float]) -> Any:
+    def _run_sync(
+        self, invocation_id: str, ctx: Context, fn: LoadedFunction, args: dict[str, Any], times: list[float]
+    ) -> Any:
         # Same steps as the worker's pool-side helper: set the thread-local, run, reset to None.
         ctx.thread_local_storage.invocation_id = invocation_id
         try:
@@ -249,8 +258,7 @@ class InProcessRuntime:
         finally:
             ctx.thread_local_storage.invocation_id = None
 
-    async def _run_async(self, ctx: Context, fn: LoadedFunction, args: dict[str, Any],
-                         times: list[float]) -> Any:
+    async def _run_async(self, ctx: Context, fn: LoadedFunction, args: dict[str, Any], times: list[float]) -> Any:
         times[0] = perf_counter()
         try:
             if self.classic_hooks:
@@ -259,8 +267,9 @@ class InProcessRuntime:
         finally:
             times[1] = perf_counter()
 
-    async def _invoke(self, fn: LoadedFunction, call: Call, args: dict[str, Any], outs: dict[str, Any],
-                      submitted: float) -> InvocationResult:
+    async def _invoke(
+        self, fn: LoadedFunction, call: Call, args: dict[str, Any], outs: dict[str, Any], submitted: float
+    ) -> InvocationResult:
         invocation_id = call.invocation_id or ""
         task = asyncio.current_task()
         if isinstance(task, ContextEnabledTask):
@@ -273,10 +282,14 @@ class InProcessRuntime:
         value: Any = None
         error: BaseException | None = None
         try:
-            ctx = Context(info.name, info.directory, invocation_id, invocation_local,
-                          TraceContext(call.trace_parent or "", call.trace_state,
-                                       dict(call.trace_attributes or {})),
-                          RetryContext() if call.retry_context is None else call.retry_context)
+            ctx = Context(
+                info.name,
+                info.directory,
+                invocation_id,
+                invocation_local,
+                TraceContext(call.trace_parent or "", call.trace_state, dict(call.trace_attributes or {})),
+                RetryContext() if call.retry_context is None else call.retry_context,
+            )
             # On the loop thread the worker sets this for every invocation and never clears it.
             invocation_local.invocation_id = invocation_id
             if info.requires_context:
@@ -285,7 +298,8 @@ class InProcessRuntime:
                 value = await self._run_async(ctx, fn, args, times)
             else:
                 value = await self._loop.run_in_executor(
-                    self._pool, self._run_sync, invocation_id, ctx, fn, args, times)
+                    self._pool, self._run_sync, invocation_id, ctx, fn, args, times
+                )
             if value is not None and not info.has_return:
                 raise RuntimeError(f"function {info.name!r} without a $return binding returned a non-None value")
         except asyncio.CancelledError:
@@ -301,10 +315,18 @@ class InProcessRuntime:
         started = times[0] or done
         ended = times[1] or done
         return InvocationResult(
-            invocation_id=invocation_id, function_name=info.name, value=value, exception=error,
-            logs=collector.logs, unattributed_logs=collector.unattributed,
-            timings=Timings(queued_s=max(0.0, started - submitted), run_s=max(0.0, ended - started),
-                            total_s=max(0.0, done - submitted)),
-            pid=self._pid, trace_parent=call.trace_parent or "",
-            outputs={name: out.get() for name, out in outs.items()})
-
+            invocation_id=invocation_id,
+            function_name=info.name,
+            value=value,
+            exception=error,
+            logs=collector.logs,
+            unattributed_logs=collector.unattributed,
+            timings=Timings(
+                queued_s=max(0.0, started - submitted),
+                run_s=max(0.0, ended - started),
+                total_s=max(0.0, done - submitted),
+            ),
+            pid=self._pid,
+            trace_parent=call.trace_parent or "",
+            outputs={name: out.get() for name, out in outs.items()},
+        )

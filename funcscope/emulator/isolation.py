@@ -33,8 +33,7 @@ def _hook_lists(hooks: Any) -> list[list[Any]]:
 
 class _RegistrySnapshot:
     def __init__(self) -> None:
-        self.func = {name: (hooks, [list(lst) for lst in hooks])
-                     for name, hooks in ExtensionMeta._func_exts.items()}
+        self.func = {name: (hooks, [list(lst) for lst in hooks]) for name, hooks in ExtensionMeta._func_exts.items()}
         app = ExtensionMeta._app_exts
         self.app = None if app is None else (app, [list(lst) for lst in app])
         self.info = copy.deepcopy(ExtensionMeta._info)

@@ -59,11 +59,13 @@ def load_app(root: Path, on_loaded: Callable[[FunctionInfo], None]) -> dict[str,
     script = root / v2_script_name()
     if script.is_file():
         return _load_v2(root, script, on_loaded)
-    folders = sorted(p for p in root.iterdir()
-                     if p.is_dir() and not p.name.startswith(".") and (p / "function.json").is_file())
+    folders = sorted(
+        p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".") and (p / "function.json").is_file()
+    )
     if not folders:
-        raise EmulatorError(f"no functions found in {root}: expected {v2_script_name()} or "
-                            "subfolders containing function.json")
+        raise EmulatorError(
+            f"no functions found in {root}: expected {v2_script_name()} or subfolders containing function.json"
+        )
     _install_app_package(root)
     loaded: dict[str, LoadedFunction] = {}
     for folder in folders:
@@ -85,8 +87,11 @@ def _user_error(what: str, exc: BaseException, root: Path) -> EmulatorError:
     if isinstance(exc, SyntaxError) and exc.filename:
         where = f" ({exc.filename}:{exc.lineno})"
     else:
-        frames = [f for f in traceback.extract_tb(exc.__traceback__)
-                  if f.filename and os.path.abspath(f.filename).startswith(str(root) + os.sep)]
+        frames = [
+            f
+            for f in traceback.extract_tb(exc.__traceback__)
+            if f.filename and os.path.abspath(f.filename).startswith(str(root) + os.sep)
+        ]
         if frames:
             where = f" ({frames[-1].filename}:{frames[-1].lineno})"
     return EmulatorError(f"{what}: {type(exc).__name__}: {exc}{where}")
@@ -97,8 +102,7 @@ def _normalise_bindings(raw: Any, where: str) -> tuple[dict[str, Any], ...]:
         raise EmulatorError(f"{where}: 'bindings' must be a non-empty list")
     out = []
     for i, binding in enumerate(raw):
-        if not isinstance(binding, dict) or not all(isinstance(binding.get(k), str)
-                                                    for k in ("type", "name")):
+        if not isinstance(binding, dict) or not all(isinstance(binding.get(k), str) for k in ("type", "name")):
             raise EmulatorError(f"{where}: binding #{i} needs string 'type' and 'name'")
         b = dict(binding)
         b["direction"] = str(b.get("direction") or ("out" if b["name"] == "$return" else "in")).lower()
@@ -113,8 +117,7 @@ def _trigger_of(bindings: tuple[dict[str, Any], ...], where: str) -> dict[str, A
     return triggers[0]
 
 
-def _check_signature(name: str, func: Callable[..., Any], bindings: tuple[dict[str, Any], ...],
-                     where: str) -> bool:
+def _check_signature(name: str, func: Callable[..., Any], bindings: tuple[dict[str, Any], ...], where: str) -> bool:
     """The worker refuses a function whose parameters and bindings disagree; so do we."""
     try:
         params = inspect.signature(func).parameters
@@ -125,21 +128,33 @@ def _check_signature(name: str, func: Callable[..., Any], bindings: tuple[dict[s
     missing = sorted(declared - names)
     extra = sorted(names - declared)
     if missing or extra:
-        detail = "; ".join(filter(None, [
-            f"bindings without a parameter: {missing}" if missing else "",
-            f"parameters without a binding: {extra}" if extra else ""]))
+        detail = "; ".join(
+            filter(
+                None,
+                [
+                    f"bindings without a parameter: {missing}" if missing else "",
+                    f"parameters without a binding: {extra}" if extra else "",
+                ],
+            )
+        )
         raise EmulatorError(f"cannot load function {name!r} ({where}): {detail}")
     return "context" in params
 
 
-def _info(name: str, directory: str, func: Callable[..., Any], bindings: tuple[dict[str, Any], ...],
-          where: str) -> FunctionInfo:
+def _info(
+    name: str, directory: str, func: Callable[..., Any], bindings: tuple[dict[str, Any], ...], where: str
+) -> FunctionInfo:
     trigger = _trigger_of(bindings, where)
     requires_context = _check_signature(name, func, bindings, where)
-    return FunctionInfo(name=name, directory=directory, trigger_type=trigger["type"],
-                        trigger_binding_name=trigger["name"],
-                        is_async=inspect.iscoroutinefunction(func),
-                        requires_context=requires_context, bindings=bindings)
+    return FunctionInfo(
+        name=name,
+        directory=directory,
+        trigger_type=trigger["type"],
+        trigger_binding_name=trigger["name"],
+        is_async=inspect.iscoroutinefunction(func),
+        requires_context=requires_context,
+        bindings=bindings,
+    )
 
 
 def _load_v1_function(root: Path, folder: Path) -> LoadedFunction:
@@ -160,13 +175,13 @@ def _load_v1_function(root: Path, folder: Path) -> LoadedFunction:
         raise EmulatorError(f"{fj}: 'scriptFile' and 'entryPoint' must be strings")
     script = (folder / script_file).resolve()
     if not script.is_file():
-        raise EmulatorError(f"cannot load function {name!r}: script file not found: {script} "
-                            f"(scriptFile in {fj})")
+        raise EmulatorError(f"cannot load function {name!r}: script file not found: {script} (scriptFile in {fj})")
     try:
         rel = script.relative_to(root)
     except ValueError:
-        raise EmulatorError(f"cannot load function {name!r}: script {script} is outside the app "
-                            f"folder {root}") from None
+        raise EmulatorError(
+            f"cannot load function {name!r}: script {script} is outside the app folder {root}"
+        ) from None
     if rel.suffix != ".py":
         raise EmulatorError(f"cannot load function {name!r}: {script} is not a .py file")
     parts = [APP_PACKAGE, *rel.parts[:-1]]
@@ -178,8 +193,9 @@ def _load_v1_function(root: Path, folder: Path) -> LoadedFunction:
         raise _user_error(f"cannot load function {name!r}: error importing {script}", exc, root) from None
     func = getattr(module, entry_point, None)
     if func is None or not callable(func):
-        raise EmulatorError(f"cannot load function {name!r}: {script} has no callable {entry_point!r} "
-                            f"(entryPoint in {fj})")
+        raise EmulatorError(
+            f"cannot load function {name!r}: {script} has no callable {entry_point!r} (entryPoint in {fj})"
+        )
     return LoadedFunction(_info(name, str(folder), func, bindings, str(fj)), func)
 
 
@@ -196,8 +212,7 @@ def _load_v2(root: Path, script: Path, on_loaded: Callable[[FunctionInfo], None]
         raise _user_error(f"cannot index {script}", exc, root) from None
     apps = list({id(v): v for v in vars(module).values() if isinstance(v, func_sdk.FunctionRegister)}.values())
     if len(apps) != 1:
-        raise EmulatorError(f"cannot index {script}: expected exactly one top-level FunctionApp, "
-                            f"found {len(apps)}")
+        raise EmulatorError(f"cannot index {script}: expected exactly one top-level FunctionApp, found {len(apps)}")
     try:
         functions = apps[0].get_functions()
     except Exception as exc:
@@ -213,8 +228,9 @@ def _load_v2(root: Path, script: Path, on_loaded: Callable[[FunctionInfo], None]
         except Exception as exc:
             raise _user_error(f"cannot index {where}", exc, root) from None
         user_func = fn.get_user_function()
-        loaded[name] = LoadedFunction(_info(name, str(root), user_func, _normalise_bindings(raw, where), where),
-                                      user_func)
+        loaded[name] = LoadedFunction(
+            _info(name, str(root), user_func, _normalise_bindings(raw, where), where), user_func
+        )
     for fn_loaded in loaded.values():
         on_loaded(fn_loaded.info)
     return loaded

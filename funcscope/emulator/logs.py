@@ -14,8 +14,7 @@ from .tasks import current_invocation_id
 __all__ = ["InvocationLogHandler", "LogEntry", "LogRouter"]
 
 # Attributes every LogRecord has; anything else on a record came from ``extra=``, a filter or a handler.
-_STANDARD_ATTRS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {
-    "message", "asctime", "taskName"}
+_STANDARD_ATTRS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime", "taskName"}
 _IMMUTABLE_SCALARS = (str, int, float, bool, type(None), bytes)
 _exc_formatter = logging.Formatter()
 
@@ -66,8 +65,17 @@ def to_entry(record: logging.LogRecord, invocation_id: str | None) -> LogEntry:
             exc_text = _exc_formatter.formatException(record.exc_info)
         except Exception:
             exc_text = None
-    return LogEntry(invocation_id, record.name, record.levelno, record.levelname, message,
-                    record.threadName or "", record.created, fields, exc_text)
+    return LogEntry(
+        invocation_id,
+        record.name,
+        record.levelno,
+        record.levelname,
+        message,
+        record.threadName or "",
+        record.created,
+        fields,
+        exc_text,
+    )
 
 
 class _Collector:

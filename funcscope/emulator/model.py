@@ -30,8 +30,7 @@ class FunctionInfo:
 
     @property
     def output_names(self) -> tuple[str, ...]:
-        return tuple(b["name"] for b in self.bindings
-                     if b.get("direction") == "out" and b.get("name") != "$return")
+        return tuple(b["name"] for b in self.bindings if b.get("direction") == "out" and b.get("name") != "$return")
 
 
 @dataclass

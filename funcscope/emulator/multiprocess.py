@@ -63,9 +63,12 @@ def _portable_exception(exc: BaseException | None) -> BaseException | None:
 
 
 def _portable_result(result: InvocationResult) -> InvocationResult:
-    return replace(result, value=_portable_value(result.value),
-                   exception=_portable_exception(result.exception),
-                   outputs={k: _portable_value(v) for k, v in result.outputs.items()})
+    return replace(
+        result,
+        value=_portable_value(result.value),
+        exception=_portable_exception(result.exception),
+        outputs={k: _portable_value(v) for k, v in result.outputs.items()},
+    )
 
 
 def _missing_class(module: str, name: str) -> type:
@@ -78,9 +81,11 @@ def _missing_class(module: str, name: str) -> type:
         if isinstance(state, dict):
             self.__dict__.update(state)
 
-    return type(name, (RemoteException,), {
-        "__init__": __init__, "__setstate__": __setstate__, "__module__": module,
-        "type_name": name, "message": ""})
+    return type(
+        name,
+        (RemoteException,),
+        {"__init__": __init__, "__setstate__": __setstate__, "__module__": module, "type_name": name, "message": ""},
+    )
 
 
 class _TolerantUnpickler(pickle.Unpickler):
@@ -100,6 +105,7 @@ def _encode(kind: str, rid: int, body: Any) -> bytes:
 
 
 # -- child side ------------------------------------------------------------------------------
+
 
 def child_main(conn: Connection, app_dir: str, options: dict[str, Any]) -> None:
     """Entry point of a worker process."""
@@ -164,6 +170,7 @@ def child_main(conn: Connection, app_dir: str, options: dict[str, Any]) -> None:
 
 # -- parent side -----------------------------------------------------------------------------
 
+
 class _Child:
     def __init__(self, process: Any, conn: Connection) -> None:
         self.process = process
@@ -190,8 +197,9 @@ class ProcessPoolRuntime:
         try:
             for i in range(count):
                 parent_conn, child_conn = ctx.Pipe(duplex=True)
-                process = ctx.Process(target=child_main, args=(child_conn, app_dir, options),
-                                      name=f"worker-process-{i + 1}", daemon=True)
+                process = ctx.Process(
+                    target=child_main, args=(child_conn, app_dir, options), name=f"worker-process-{i + 1}", daemon=True
+                )
                 process.start()
                 child_conn.close()
                 self._children.append(_Child(process, parent_conn))
@@ -200,8 +208,9 @@ class ProcessPoolRuntime:
                 child.pid = pid
                 self.functions = self.functions or functions
             for child in self._children:
-                child.reader = threading.Thread(target=self._read, args=(child,), daemon=True,
-                                                name=f"worker-process-reader-{child.pid}")
+                child.reader = threading.Thread(
+                    target=self._read, args=(child,), daemon=True, name=f"worker-process-reader-{child.pid}"
+                )
                 child.reader.start()
         except BaseException:
             self.close()
@@ -223,8 +232,9 @@ class ProcessPoolRuntime:
             payload = _loads(body)
         except (EOFError, OSError, pickle.UnpicklingError) as exc:
             child.process.join(_JOIN_TIMEOUT_S)
-            raise EmulatorError(f"worker process exited during startup (exit code {child.process.exitcode}): "
-                                f"{type(exc).__name__}") from None
+            raise EmulatorError(
+                f"worker process exited during startup (exit code {child.process.exitcode}): {type(exc).__name__}"
+            ) from None
         if kind == "failed":
             raise EmulatorError(payload)
         return payload
@@ -245,8 +255,9 @@ class ProcessPoolRuntime:
             try:
                 payload = _loads(body)
             except Exception as exc:
-                future.set_exception(EmulatorError(f"cannot read a reply from worker process {child.pid}: "
-                                                   f"{type(exc).__name__}: {exc}"))
+                future.set_exception(
+                    EmulatorError(f"cannot read a reply from worker process {child.pid}: {type(exc).__name__}: {exc}")
+                )
                 continue
             if kind == "result":
                 total = perf_counter() - dispatched
@@ -256,8 +267,7 @@ class ProcessPoolRuntime:
             elif kind == "ok":
                 future.set_result(payload)
             else:
-                future.set_exception(payload if isinstance(payload, BaseException)
-                                     else EmulatorError(str(payload)))
+                future.set_exception(payload if isinstance(payload, BaseException) else EmulatorError(str(payload)))
         self._child_gone(child)
 
     def _child_gone(self, child: _Child) -> None:
@@ -270,8 +280,9 @@ class ProcessPoolRuntime:
             code = child.process.exitcode
             for _, (future, _, _) in lost:
                 if not future.done():
-                    future.set_exception(EmulatorError(
-                        f"worker process {child.pid} exited before replying (exit code {code})"))
+                    future.set_exception(
+                        EmulatorError(f"worker process {child.pid} exited before replying (exit code {code})")
+                    )
 
     def _send(self, child: _Child, kind: str, body: Any, dispatched: float) -> concurrent.futures.Future[Any]:
         try:

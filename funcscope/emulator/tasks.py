@@ -17,8 +17,7 @@ INVOCATION_MARK = "__azure_function_invocation_id__"
 class ContextEnabledTask(asyncio.Task):  # type: ignore[type-arg]
     """A task that inherits the invocation mark of the task that created it, as in the worker."""
 
-    def __init__(self, coro: Coroutine[Any, Any, Any], *, loop: asyncio.AbstractEventLoop,
-                 **kwargs: Any) -> None:
+    def __init__(self, coro: Coroutine[Any, Any, Any], *, loop: asyncio.AbstractEventLoop, **kwargs: Any) -> None:
         super().__init__(coro, loop=loop, **kwargs)
         parent = asyncio.current_task(loop)
         if parent is not None:
@@ -30,8 +29,7 @@ class ContextEnabledTask(asyncio.Task):  # type: ignore[type-arg]
         setattr(self, INVOCATION_MARK, invocation_id)
 
 
-def task_factory(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, Any],
-                 **kwargs: Any) -> ContextEnabledTask:
+def task_factory(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, Any], **kwargs: Any) -> ContextEnabledTask:
     """Task factory for the worker loop; passes ``name``/``context`` through on every Python version."""
     return ContextEnabledTask(coro, loop=loop, **kwargs)
 

@@ -96,9 +96,16 @@ class Worker:
     as a context manager or call :meth:`close`.
     """
 
-    def __init__(self, app_dir: str | os.PathLike[str], *, thread_count: int | None = None,
-                 process_count: int | None = None, extensions_enabled: bool | None = None,
-                 hooks: Literal["classic", "none"] = "classic", env: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        app_dir: str | os.PathLike[str],
+        *,
+        thread_count: int | None = None,
+        process_count: int | None = None,
+        extensions_enabled: bool | None = None,
+        hooks: Literal["classic", "none"] = "classic",
+        env: Mapping[str, str] | None = None,
+    ) -> None:
         if hooks not in ("classic", "none"):
             raise EmulatorError(f"hooks must be 'classic' or 'none', got {hooks!r}")
         env = dict(env or {})
@@ -116,18 +123,32 @@ class Worker:
                 self._env.set(key, value)
             if extensions_enabled is not None:
                 self._env.set(ENABLE_EXTENSIONS_SETTING, "1" if extensions_enabled else "0")
-            self.thread_count = (_positive_int(thread_count, "thread_count") if thread_count is not None
-                                 else _from_setting(THREAD_COUNT_SETTING, _default_thread_count()))
-            self.process_count = (_positive_int(process_count, "process_count") if process_count is not None
-                                  else _from_setting(PROCESS_COUNT_SETTING, 1))
+            self.thread_count = (
+                _positive_int(thread_count, "thread_count")
+                if thread_count is not None
+                else _from_setting(THREAD_COUNT_SETTING, _default_thread_count())
+            )
+            self.process_count = (
+                _positive_int(process_count, "process_count")
+                if process_count is not None
+                else _from_setting(PROCESS_COUNT_SETTING, 1)
+            )
             self.functions: dict[str, FunctionInfo]
             if self.process_count == 1:
-                self._local = InProcessRuntime(self.app_dir, thread_count=self.thread_count,
-                                               classic_hooks=hooks == "classic", set_env=self._env.set)
+                self._local = InProcessRuntime(
+                    self.app_dir,
+                    thread_count=self.thread_count,
+                    classic_hooks=hooks == "classic",
+                    set_env=self._env.set,
+                )
                 self.functions = {name: fn.info for name, fn in self._local.functions.items()}
             else:
-                options = {"thread_count": self.thread_count, "extensions_enabled": extensions_enabled,
-                           "hooks": hooks, "env": env}
+                options = {
+                    "thread_count": self.thread_count,
+                    "extensions_enabled": extensions_enabled,
+                    "hooks": hooks,
+                    "env": env,
+                }
                 self._remote = ProcessPoolRuntime(str(self.app_dir), options, self.process_count)
                 self.functions = dict(self._remote.functions)
         except BaseException:
@@ -165,13 +186,27 @@ class Worker:
 
     # -- invoking -----------------------------------------------------------------------------
 
-    def invoke(self, function_name: str, payload: Any = None, *, trace_parent: str | None = None,
-               trace_state: str = "", trace_attributes: Mapping[str, str] | None = None,
-               retry_context: Any = None, invocation_id: str | None = None) -> InvocationResult:
+    def invoke(
+        self,
+        function_name: str,
+        payload: Any = None,
+        *,
+        trace_parent: str | None = None,
+        trace_state: str = "",
+        trace_attributes: Mapping[str, str] | None = None,
+        retry_context: Any = None,
+        invocation_id: str | None = None,
+    ) -> InvocationResult:
         """Run one invocation and wait for it; the function's exception lands in the result."""
-        call = Call(function_name, payload, trace_parent, trace_state,
-                    dict(trace_attributes) if trace_attributes is not None else None,
-                    retry_context, invocation_id)
+        call = Call(
+            function_name,
+            payload,
+            trace_parent,
+            trace_state,
+            dict(trace_attributes) if trace_attributes is not None else None,
+            retry_context,
+            invocation_id,
+        )
         return self._dispatch(self._prepare(call), perf_counter()).result()
 
     def invoke_many(self, calls: Iterable[Call], concurrency: int | None = None) -> list[InvocationResult]:
@@ -220,12 +255,14 @@ class Worker:
         self._check_open()
         info = self.functions.get(call.function_name)
         if info is None:
-            raise EmulatorError(f"unknown function {call.function_name!r}; this app has: "
-                                f"{', '.join(sorted(self.functions))}")
+            raise EmulatorError(
+                f"unknown function {call.function_name!r}; this app has: {', '.join(sorted(self.functions))}"
+            )
         resolved = replace(
             call,
             invocation_id=call.invocation_id or str(uuid.uuid4()),
-            trace_parent=call.trace_parent if call.trace_parent is not None else new_trace_parent())
+            trace_parent=call.trace_parent if call.trace_parent is not None else new_trace_parent(),
+        )
         args, outs = build_arguments(info.name, info.bindings, info.trigger_binding_name, call.payload)
         return resolved, args, outs
 
@@ -253,6 +290,7 @@ class Worker:
     def __enter__(self) -> Worker:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.close()

@@ -46,8 +46,16 @@ def expected_invocation_hooks(kind: str) -> list[tuple[str, str]]:
     post_app = [("post_invocation_app_level", "AppExtA"), ("post_invocation_app_level", "AppExtB")]
     if kind == "v2":  # function-level extensions cannot bind to a v2 function
         return app + post_app
-    return (app + [("pre_invocation", "FuncExtA"), ("pre_invocation", "FuncExtB"),
-                   ("post_invocation", "FuncExtA"), ("post_invocation", "FuncExtB")] + post_app)
+    return (
+        app
+        + [
+            ("pre_invocation", "FuncExtA"),
+            ("pre_invocation", "FuncExtB"),
+            ("post_invocation", "FuncExtA"),
+            ("post_invocation", "FuncExtB"),
+        ]
+        + post_app
+    )
 
 
 def messages(entries: list[Any]) -> list[str]:

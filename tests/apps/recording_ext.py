@@ -24,22 +24,35 @@ def _detail(logger: Any, func_args: Any, func_ret: Any = None) -> dict[str, Any]
 
 class AppExtA(AppExtensionBase):
     @classmethod
-    def post_function_load_app_level(cls, function_name: str, function_directory: str,
-                                     *args: Any, **kwargs: Any) -> None:
+    def post_function_load_app_level(
+        cls, function_name: str, function_directory: str, *args: Any, **kwargs: Any
+    ) -> None:
         apprecorder.record("post_function_load_app_level", cls.__name__, function_name, None, function_directory)
 
     @classmethod
-    def pre_invocation_app_level(cls, logger: Any, context: Any, func_args: Any = None,
-                                 *args: Any, **kwargs: Any) -> None:
-        apprecorder.record("pre_invocation_app_level", cls.__name__, context.function_name,
-                           context.invocation_id, _detail(logger, func_args))
+    def pre_invocation_app_level(
+        cls, logger: Any, context: Any, func_args: Any = None, *args: Any, **kwargs: Any
+    ) -> None:
+        apprecorder.record(
+            "pre_invocation_app_level",
+            cls.__name__,
+            context.function_name,
+            context.invocation_id,
+            _detail(logger, func_args),
+        )
         _maybe_raise(cls.__name__, "pre_invocation_app_level", func_args)
 
     @classmethod
-    def post_invocation_app_level(cls, logger: Any, context: Any, func_args: Any = None, func_ret: Any = None,
-                                  *args: Any, **kwargs: Any) -> None:
-        apprecorder.record("post_invocation_app_level", cls.__name__, context.function_name,
-                           context.invocation_id, _detail(logger, func_args, func_ret))
+    def post_invocation_app_level(
+        cls, logger: Any, context: Any, func_args: Any = None, func_ret: Any = None, *args: Any, **kwargs: Any
+    ) -> None:
+        apprecorder.record(
+            "post_invocation_app_level",
+            cls.__name__,
+            context.function_name,
+            context.invocation_id,
+            _detail(logger, func_args, func_ret),
+        )
         _maybe_raise(cls.__name__, "post_invocation_app_level", func_args)
 
 
@@ -55,14 +68,25 @@ class FuncExtA(FuncExtensionBase):
         apprecorder.record("post_function_load", type(self).__name__, function_name, None, function_directory)
 
     def pre_invocation(self, logger: Any, context: Any, func_args: Any = None, *args: Any, **kwargs: Any) -> None:
-        apprecorder.record("pre_invocation", type(self).__name__, context.function_name, context.invocation_id,
-                           _detail(logger, func_args))
+        apprecorder.record(
+            "pre_invocation",
+            type(self).__name__,
+            context.function_name,
+            context.invocation_id,
+            _detail(logger, func_args),
+        )
         _maybe_raise(type(self).__name__, "pre_invocation", func_args)
 
-    def post_invocation(self, logger: Any, context: Any, func_args: Any = None, func_ret: Any = None,
-                        *args: Any, **kwargs: Any) -> None:
-        apprecorder.record("post_invocation", type(self).__name__, context.function_name, context.invocation_id,
-                           _detail(logger, func_args, func_ret))
+    def post_invocation(
+        self, logger: Any, context: Any, func_args: Any = None, func_ret: Any = None, *args: Any, **kwargs: Any
+    ) -> None:
+        apprecorder.record(
+            "post_invocation",
+            type(self).__name__,
+            context.function_name,
+            context.invocation_id,
+            _detail(logger, func_args, func_ret),
+        )
         _maybe_raise(type(self).__name__, "post_invocation", func_args)
 
 

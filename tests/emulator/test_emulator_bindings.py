@@ -24,9 +24,17 @@ def _value(worker, name, payload=None):
 
 
 def test_http_request(triggers):
-    r = _value(triggers, "Http", {"method": "post", "url": "http://localhost/api/things/7?code=k&x=1",
-                                  "headers": {"X-Test": "yes"}, "route_params": {"id": "7"},
-                                  "body": {"a": 1}})
+    r = _value(
+        triggers,
+        "Http",
+        {
+            "method": "post",
+            "url": "http://localhost/api/things/7?code=k&x=1",
+            "headers": {"X-Test": "yes"},
+            "route_params": {"id": "7"},
+            "body": {"a": 1},
+        },
+    )
     assert isinstance(r, func.HttpRequest)
     assert r.method == "POST"
     assert r.url == "http://localhost/api/things/7?code=k&x=1"
@@ -47,8 +55,9 @@ def test_http_defaults(triggers):
 
 
 def test_queue_message(triggers):
-    m = _value(triggers, "Queue", {"body": "hello", "id": "m1", "dequeue_count": 3,
-                                   "insertion_time": "2024-01-02T03:04:05Z"})
+    m = _value(
+        triggers, "Queue", {"body": "hello", "id": "m1", "dequeue_count": 3, "insertion_time": "2024-01-02T03:04:05Z"}
+    )
     assert isinstance(m, func.QueueMessage)
     assert (m.get_body(), m.id, m.dequeue_count) == (b"hello", "m1", 3)
     assert m.insertion_time == dt.datetime(2024, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc)
@@ -58,8 +67,17 @@ def test_queue_message(triggers):
 
 
 def test_service_bus_message(triggers):
-    m = _value(triggers, "ServiceBus", {"body": b"\x00\x01", "message_id": "sb-1", "delivery_count": 2,
-                                        "session_id": "s", "user_properties": {"k": "v"}})
+    m = _value(
+        triggers,
+        "ServiceBus",
+        {
+            "body": b"\x00\x01",
+            "message_id": "sb-1",
+            "delivery_count": 2,
+            "session_id": "s",
+            "user_properties": {"k": "v"},
+        },
+    )
     assert isinstance(m, func.ServiceBusMessage)
     assert (m.get_body(), m.message_id, m.delivery_count, m.session_id) == (b"\x00\x01", "sb-1", 2, "s")
     assert m.user_properties == {"k": "v"}
@@ -116,17 +134,20 @@ def test_value_without_return_binding_fails_like_the_worker(triggers):
     assert "without a $return binding" in str(result.exception)
 
 
-@pytest.mark.parametrize(("name", "payload", "match"), [
-    ("Queue", {"body": 5}, r"'body' must be bytes, str, dict or list, got int"),
-    ("Queue", {"bodyy": "x"}, r"unknown key\(s\) \['bodyy'\]"),
-    ("Queue", "just a string", r"must be a dict, got str"),
-    ("Http", {"headers": {"a": 1}}, r"'headers' must map str to str"),
-    ("Http", {"method": 1}, r"'method' must be str, got int"),
-    ("Queue", {"insertion_time": "yesterday"}, r"not an ISO 8601 time"),
-    ("ServiceBus", {"delivery_count": "2"}, r"'delivery_count' must be int"),
-    ("Cosmos", [1, 2], r"list of dicts"),
-    ("WithOutputs", {"$inputs": {"nope": 1}}, r"names no input binding \['nope'\]"),
-])
+@pytest.mark.parametrize(
+    ("name", "payload", "match"),
+    [
+        ("Queue", {"body": 5}, r"'body' must be bytes, str, dict or list, got int"),
+        ("Queue", {"bodyy": "x"}, r"unknown key\(s\) \['bodyy'\]"),
+        ("Queue", "just a string", r"must be a dict, got str"),
+        ("Http", {"headers": {"a": 1}}, r"'headers' must map str to str"),
+        ("Http", {"method": 1}, r"'method' must be str, got int"),
+        ("Queue", {"insertion_time": "yesterday"}, r"not an ISO 8601 time"),
+        ("ServiceBus", {"delivery_count": "2"}, r"'delivery_count' must be int"),
+        ("Cosmos", [1, 2], r"list of dicts"),
+        ("WithOutputs", {"$inputs": {"nope": 1}}, r"names no input binding \['nope'\]"),
+    ],
+)
 def test_invalid_payload_is_a_clear_error(triggers, name, payload, match):
     with pytest.raises(EmulatorError, match=match) as info:
         triggers.invoke(name, payload)
@@ -158,10 +179,15 @@ def test_trace_and_retry_context_shape(kind, mode):
     folder, names = HOOK_APPS[kind]
     with Worker(app_path(folder), extensions_enabled=False) as worker:
         default = worker.invoke(names[mode], req(action="context_info"))
-        custom = worker.invoke(names[mode], req(action="context_info"), trace_parent="not-a-traceparent",
-                               trace_state="k=v", trace_attributes={"a": "b"},
-                               retry_context=RetryContext(2, 5, RpcException("src", "trace", "boom")),
-                               invocation_id="fixed-id")
+        custom = worker.invoke(
+            names[mode],
+            req(action="context_info"),
+            trace_parent="not-a-traceparent",
+            trace_state="k=v",
+            trace_attributes={"a": "b"},
+            retry_context=RetryContext(2, 5, RpcException("src", "trace", "boom")),
+            invocation_id="fixed-id",
+        )
         odd = worker.invoke(names[mode], req(action="context_info"), retry_context="odd")
     d = body(default)
     assert TRACEPARENT.match(d["trace_parent"]) and d["trace_parent"] == default.trace_parent

@@ -26,8 +26,9 @@ def test_sync_thread_local_set_during_invocation_and_reset_after(kind):
         result = worker.invoke(_name(kind, "sync"), req())
         observed = body(result)
         # The same (only) pool thread, after the invocation: the worker reset it to None.
-        after = worker._local._pool.submit(lambda: (threading.current_thread().name,
-                                                    getattr(invocation_local, "invocation_id", "unset"))).result()
+        after = worker._local._pool.submit(
+            lambda: (threading.current_thread().name, getattr(invocation_local, "invocation_id", "unset"))
+        ).result()
     assert observed["tls"] == result.invocation_id
     assert observed["thread"].startswith("ThreadPoolExecutor")
     assert after == (observed["thread"], None)
@@ -38,10 +39,12 @@ def test_async_runs_on_loop_thread_and_loop_thread_local_is_never_cleared(kind):
     with _worker(kind) as worker:
         first = worker.invoke(_name(kind, "async"), req())
         sync = worker.invoke(_name(kind, "sync"), req())
-        a, b = worker.invoke_many([
-            Call(_name(kind, "async"), req(action="wait_peer", key=f"k-{kind}")),
-            Call(_name(kind, "async"), req(action="set_peer", key=f"k-{kind}")),
-        ])
+        a, b = worker.invoke_many(
+            [
+                Call(_name(kind, "async"), req(action="wait_peer", key=f"k-{kind}")),
+                Call(_name(kind, "async"), req(action="set_peer", key=f"k-{kind}")),
+            ]
+        )
     assert body(first)["thread"] == "worker-event-loop"
     assert body(first)["tls"] == first.invocation_id
     assert body(sync)["thread"] != "worker-event-loop"
@@ -66,13 +69,16 @@ def test_logs_in_invocation_are_attributed(kind, mode):
     assert result.unattributed_logs == []
 
 
-@pytest.mark.parametrize(("mode", "action", "message"), [
-    ("sync", "thread", "from thread"),
-    ("sync", "executor", "from executor"),
-    ("async", "thread", "from thread"),
-    ("async", "run_in_executor", "from run_in_executor"),
-    ("async", "to_thread", "from to_thread"),
-])
+@pytest.mark.parametrize(
+    ("mode", "action", "message"),
+    [
+        ("sync", "thread", "from thread"),
+        ("sync", "executor", "from executor"),
+        ("async", "thread", "from thread"),
+        ("async", "run_in_executor", "from run_in_executor"),
+        ("async", "to_thread", "from to_thread"),
+    ],
+)
 @pytest.mark.parametrize("kind", KINDS)
 def test_logs_from_user_threads_have_no_invocation_id(kind, mode, action, message):
     with _worker(kind) as worker:
@@ -154,8 +160,7 @@ def test_invoke_many_never_has_more_in_flight_than_asked(mode):
 
     appactions.OVERLAP.update(now=0, peak=0)
     with _worker("v2", thread_count=8) as worker:
-        results = worker.invoke_many([Call(_name("v2", mode), req(action="overlap")) for _ in range(9)],
-                                     concurrency=3)
+        results = worker.invoke_many([Call(_name("v2", mode), req(action="overlap")) for _ in range(9)], concurrency=3)
     assert all(r.ok for r in results)
     # Each call holds its slot for 20 ms, so the first three overlap; a fourth never joins them.
     assert appactions.OVERLAP["peak"] == 3
@@ -194,8 +199,9 @@ def test_invoke_many_starts_every_async_invocation_from_an_empty_context():
     token = appactions.CV.set("set-by-caller")
     try:
         with _worker("v2") as worker:
-            results = worker.invoke_many([Call(_name("v2", "async"), req(action="cv")) for _ in range(4)],
-                                         concurrency=1)
+            results = worker.invoke_many(
+                [Call(_name("v2", "async"), req(action="cv")) for _ in range(4)], concurrency=1
+            )
     finally:
         appactions.CV.reset(token)
     assert [body(r)["cv_before"] for r in results] == [None] * 4

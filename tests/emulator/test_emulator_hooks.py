@@ -58,14 +58,20 @@ def test_load_hooks_function_level_then_app_level(kind):
     if kind == "v1":
         expected = []
         for fname in ("AsyncFunc", "SyncFunc"):  # folders load in name order
-            expected += [("post_function_load", "FuncExtA", fname), ("post_function_load", "FuncExtB", fname),
-                         ("post_function_load_app_level", "AppExtA", fname),
-                         ("post_function_load_app_level", "AppExtB", fname)]
+            expected += [
+                ("post_function_load", "FuncExtA", fname),
+                ("post_function_load", "FuncExtB", fname),
+                ("post_function_load_app_level", "AppExtA", fname),
+                ("post_function_load_app_level", "AppExtB", fname),
+            ]
         dirs = {r.function: r.detail for r in records}
         assert dirs["SyncFunc"] == str(app_path(folder) / "SyncFunc")
     else:
-        expected = [("post_function_load_app_level", ext, fname)
-                    for fname in ("sync_func", "async_func") for ext in ("AppExtA", "AppExtB")]
+        expected = [
+            ("post_function_load_app_level", ext, fname)
+            for fname in ("sync_func", "async_func")
+            for ext in ("AppExtA", "AppExtB")
+        ]
         assert {r.detail for r in records} == {str(app_path(folder))}
     assert loads == expected
     assert {r.thread for r in records} == {"worker-event-loop"}
@@ -86,12 +92,15 @@ def test_function_exception_skips_every_post_hook(kind, mode):
 
 
 @pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize(("kind", "failing"), [
-    ("v1", "AppExtA.pre_invocation_app_level"),
-    ("v1", "FuncExtA.pre_invocation"),
-    ("v1", "FuncExtB.post_invocation"),
-    ("v2", "AppExtB.post_invocation_app_level"),
-])
+@pytest.mark.parametrize(
+    ("kind", "failing"),
+    [
+        ("v1", "AppExtA.pre_invocation_app_level"),
+        ("v1", "FuncExtA.pre_invocation"),
+        ("v1", "FuncExtB.post_invocation"),
+        ("v2", "AppExtB.post_invocation_app_level"),
+    ],
+)
 def test_hook_exception_is_logged_and_swallowed(kind, mode, failing):
     with _worker(kind) as worker:
         result = worker.invoke(HOOK_APPS[kind][1][mode], req(hook_raise=failing))
@@ -174,16 +183,14 @@ def test_extensions_enabled_argument_sets_and_restores_the_setting(monkeypatch):
 def test_registry_and_modules_restored_after_close(kind):
     before_info = ExtensionMeta.get_registered_extensions_json()
     before_app_hooks = ExtensionMeta.get_application_hooks()
-    before_names = (None if before_app_hooks is None
-                    else [m.ext_name for m in before_app_hooks.pre_invocation_app_level])
+    before_names = None if before_app_hooks is None else [m.ext_name for m in before_app_hooks.pre_invocation_app_level]
     with _worker(kind) as worker:
         assert "recording_ext" in sys.modules
         during = worker.run_in_each_process(apprecorder.registered_extensions)[0]
         assert "AppExtA" in during["AppExtension"]
     assert ExtensionMeta.get_registered_extensions_json() == before_info
     after_app_hooks = ExtensionMeta.get_application_hooks()
-    after_names = (None if after_app_hooks is None
-                   else [m.ext_name for m in after_app_hooks.pre_invocation_app_level])
+    after_names = None if after_app_hooks is None else [m.ext_name for m in after_app_hooks.pre_invocation_app_level]
     assert after_names == before_names
     assert ExtensionMeta.get_function_hooks("SyncFunc") is None
     assert "recording_ext" not in sys.modules  # so the next app registers its extensions afresh
@@ -234,8 +241,10 @@ def test_extension_manager_methods_can_be_wrapped_with_wrapt(mode):
         seen.append("wrapper")
         return wrapped(*args, **kwargs)
 
-    originals = {name: ExtensionManager.__dict__[name]
-                 for name in ("_invocation_extension", "_raw_invocation_wrapper", "get_async_invocation_wrapper")}
+    originals = {
+        name: ExtensionManager.__dict__[name]
+        for name in ("_invocation_extension", "_raw_invocation_wrapper", "get_async_invocation_wrapper")
+    }
     wrapt.wrap_function_wrapper(ExtensionManager, "_invocation_extension", spy)
     wrapped_name = "_raw_invocation_wrapper" if mode == "sync" else "get_async_invocation_wrapper"
     wrapt.wrap_function_wrapper(ExtensionManager, wrapped_name, wrapper_spy)
@@ -246,5 +255,10 @@ def test_extension_manager_methods_can_be_wrapped_with_wrapt(mode):
         for name, original in originals.items():
             setattr(ExtensionManager, name, original)
     assert result.ok
-    assert seen == ["wrapper", "pre_invocation_app_level", "pre_invocation", "post_invocation",
-                    "post_invocation_app_level"]
+    assert seen == [
+        "wrapper",
+        "pre_invocation_app_level",
+        "pre_invocation",
+        "post_invocation",
+        "post_invocation_app_level",
+    ]

@@ -113,12 +113,15 @@ def test_broken_function_json_names_file_and_position(tmp_path):
     assert "invalid JSON" in message and "line 2" in message
 
 
-@pytest.mark.parametrize(("function_json", "match"), [
-    ({"nobindings": []}, "'bindings' must be a non-empty list"),
-    ({"bindings": [{"type": "queue"}]}, "needs string 'type' and 'name'"),
-    ({"bindings": [{"type": "queue", "name": "x", "direction": "out"}]}, "exactly one trigger binding"),
-    ([1, 2], "expected a JSON object"),
-])
+@pytest.mark.parametrize(
+    ("function_json", "match"),
+    [
+        ({"nobindings": []}, "'bindings' must be a non-empty list"),
+        ({"bindings": [{"type": "queue"}]}, "needs string 'type' and 'name'"),
+        ({"bindings": [{"type": "queue", "name": "x", "direction": "out"}]}, "exactly one trigger binding"),
+        ([1, 2], "expected a JSON object"),
+    ],
+)
 def test_invalid_function_json_shape(tmp_path, function_json, match):
     _v1(tmp_path, function_json=function_json)
     assert match in _error(tmp_path)
@@ -131,8 +134,10 @@ def test_missing_script_file(tmp_path):
 
 
 def test_missing_entry_point(tmp_path):
-    _v1(tmp_path, function_json={"entryPoint": "run",
-                                 "bindings": [{"type": "httpTrigger", "direction": "in", "name": "req"}]})
+    _v1(
+        tmp_path,
+        function_json={"entryPoint": "run", "bindings": [{"type": "httpTrigger", "direction": "in", "name": "req"}]},
+    )
     message = _error(tmp_path)
     assert "cannot load function 'Func'" in message and "no callable 'run'" in message
 
@@ -164,7 +169,8 @@ def test_v2_without_or_with_two_function_apps(tmp_path):
     (tmp_path / "function_app.py").write_text("x = 1\n")
     assert "expected exactly one top-level FunctionApp, found 0" in _error(tmp_path)
     (tmp_path / "function_app.py").write_text(
-        "import azure.functions as func\na = func.FunctionApp()\nb = func.FunctionApp()\n")
+        "import azure.functions as func\na = func.FunctionApp()\nb = func.FunctionApp()\n"
+    )
     assert "found 2" in _error(tmp_path)
 
 
@@ -174,12 +180,15 @@ def test_v2_import_error(tmp_path):
     assert "cannot index" in message and "RuntimeError: app exploded" in message
 
 
-@pytest.mark.parametrize(("kwargs", "match"), [
-    ({"hooks": "sometimes"}, "hooks must be"),
-    ({"thread_count": 0}, "thread_count must be an integer >= 1"),
-    ({"process_count": "2"}, "process_count must be an integer >= 1"),
-    ({"env": {"A": 1}}, "env must map str to str"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"hooks": "sometimes"}, "hooks must be"),
+        ({"thread_count": 0}, "thread_count must be an integer >= 1"),
+        ({"process_count": "2"}, "process_count must be an integer >= 1"),
+        ({"env": {"A": 1}}, "env must map str to str"),
+    ],
+)
 def test_bad_worker_arguments(kwargs, match):
     assert match in _error(app_path("hooks_v2"), **kwargs)
 

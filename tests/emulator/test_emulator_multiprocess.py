@@ -11,8 +11,9 @@ from funcscope.emulator import Call, EmulatorError, RemoteException, Unpicklable
 
 @pytest.fixture(scope="module")
 def mp_worker():
-    with Worker(app_path("hooks_v1"), process_count=2, extensions_enabled=True,
-                env={"EMULATOR_TEST_MARKER": "from-parent"}) as worker:
+    with Worker(
+        app_path("hooks_v1"), process_count=2, extensions_enabled=True, env={"EMULATOR_TEST_MARKER": "from-parent"}
+    ) as worker:
         yield worker
 
 
@@ -24,8 +25,9 @@ def test_two_processes_run_invocations(mp_worker):
     assert len(set(mp_worker.pids)) == 2
     assert os.getpid() not in mp_worker.pids
     assert mp_worker.run_in_each_process(apprecorder.pid) == mp_worker.pids
-    results = mp_worker.invoke_many([Call("SyncFunc", req()) for _ in range(4)]
-                                    + [Call("AsyncFunc", req()) for _ in range(4)])
+    results = mp_worker.invoke_many(
+        [Call("SyncFunc", req()) for _ in range(4)] + [Call("AsyncFunc", req()) for _ in range(4)]
+    )
     assert {r.pid for r in results} == set(mp_worker.pids)
     for r in results:
         assert body(r)["pid"] == r.pid
@@ -49,10 +51,12 @@ def test_load_hooks_ran_in_every_process(mp_worker):
     per_process = mp_worker.run_in_each_process(apprecorder.snapshot)
     for records in per_process:
         loads = load_records(records)
-        assert loads[:4] == [("post_function_load", "FuncExtA", "AsyncFunc"),
-                             ("post_function_load", "FuncExtB", "AsyncFunc"),
-                             ("post_function_load_app_level", "AppExtA", "AsyncFunc"),
-                             ("post_function_load_app_level", "AppExtB", "AsyncFunc")]
+        assert loads[:4] == [
+            ("post_function_load", "FuncExtA", "AsyncFunc"),
+            ("post_function_load", "FuncExtB", "AsyncFunc"),
+            ("post_function_load_app_level", "AppExtA", "AsyncFunc"),
+            ("post_function_load_app_level", "AppExtB", "AsyncFunc"),
+        ]
 
 
 @pytest.mark.parametrize("mode", ["SyncFunc", "AsyncFunc"])
@@ -71,13 +75,16 @@ def test_hook_exception_logged_in_child(mp_worker):
     assert error.logger_name == "azure_functions_worker.extension.AppExtB"
 
 
-@pytest.mark.parametrize(("mode", "action", "attributed", "unattributed"), [
-    ("SyncFunc", "log", True, False),
-    ("SyncFunc", "thread", False, True),
-    ("SyncFunc", "thread_fixed", True, False),
-    ("AsyncFunc", "create_task", True, False),
-    ("AsyncFunc", "to_thread", False, True),
-])
+@pytest.mark.parametrize(
+    ("mode", "action", "attributed", "unattributed"),
+    [
+        ("SyncFunc", "log", True, False),
+        ("SyncFunc", "thread", False, True),
+        ("SyncFunc", "thread_fixed", True, False),
+        ("AsyncFunc", "create_task", True, False),
+        ("AsyncFunc", "to_thread", False, True),
+    ],
+)
 def test_log_attribution_in_child(mp_worker, mode, action, attributed, unattributed):
     result = mp_worker.invoke(mode, req(action=action))
     assert result.ok

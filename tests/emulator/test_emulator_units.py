@@ -46,9 +46,19 @@ def test_retry_context_has_rpc_exception_but_no_exception():
     assert rc2.rpc_exception.message == "m"
 
 
-@pytest.mark.parametrize(("value", "expected"), [
-    (None, False), ("", False), ("0", False), ("false", False), ("yes", False),
-    ("1", True), ("true", True), ("True", True)])
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (None, False),
+        ("", False),
+        ("0", False),
+        ("false", False),
+        ("yes", False),
+        ("1", True),
+        ("true", True),
+        ("True", True),
+    ],
+)
 def test_extension_setting_parsing(monkeypatch, value, expected):
     if value is None:
         monkeypatch.delenv("PYTHON_ENABLE_WORKER_EXTENSIONS", raising=False)
@@ -58,9 +68,15 @@ def test_extension_setting_parsing(monkeypatch, value, expected):
 
 
 def test_extension_manager_keeps_the_worker_method_names():
-    for name in ("function_load_extension", "_invocation_extension", "get_sync_invocation_wrapper",
-                 "get_async_invocation_wrapper", "_raw_invocation_wrapper",
-                 "_safe_execute_invocation_hooks", "_safe_execute_function_load_hooks"):
+    for name in (
+        "function_load_extension",
+        "_invocation_extension",
+        "get_sync_invocation_wrapper",
+        "get_async_invocation_wrapper",
+        "_raw_invocation_wrapper",
+        "_safe_execute_invocation_hooks",
+        "_safe_execute_function_load_hooks",
+    ):
         assert hasattr(ExtensionManager, name)
     wrapper = ExtensionManager.get_sync_invocation_wrapper(None, lambda x: x * 2)
     assert wrapper.func == ExtensionManager._raw_invocation_wrapper
@@ -96,7 +112,11 @@ def test_to_entry_captures_extra_and_filter_attributes():
     first, second = router.unattributed
     assert isinstance(first, LogEntry)
     assert (first.message, first.logger_name, first.levelname, first.invocation_id) == (
-        "hello world", "emulator.unit", "INFO", None)
+        "hello world",
+        "emulator.unit",
+        "INFO",
+        None,
+    )
     assert first.fields == {"n": 1, "added_by_filter": ["x"]}
     assert not first.is_system
     assert second.message == "bad %d"

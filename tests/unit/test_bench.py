@@ -40,10 +40,31 @@ def clean_env(**extra: str) -> dict[str, str]:
 def test_bench_quick_writes_the_documented_json_and_a_png(tmp_path):
     out_json, out_png = tmp_path / "bench.json", tmp_path / "bench.png"
     run = subprocess.run(
-        [sys.executable, "-m", "funcscope.cli", "bench", "--quick", "--rounds", "1", "--invocations", "100",
-         "--seconds", "0.01", "--workloads", "cpu-trivial", "--no-progress", "--json", str(out_json),
-         "--plot", str(out_png)],
-        capture_output=True, text=True, timeout=110, env=clean_env(), cwd=tmp_path,
+        [
+            sys.executable,
+            "-m",
+            "funcscope.cli",
+            "bench",
+            "--quick",
+            "--rounds",
+            "1",
+            "--invocations",
+            "100",
+            "--seconds",
+            "0.01",
+            "--workloads",
+            "cpu-trivial",
+            "--no-progress",
+            "--json",
+            str(out_json),
+            "--plot",
+            str(out_png),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=110,
+        env=clean_env(),
+        cwd=tmp_path,
     )
     assert run.returncode == 0, run.stdout + run.stderr
     assert "Per-invocation overhead" in run.stdout and "Throughput through the emulator" in run.stdout
@@ -166,7 +187,8 @@ def test_the_hand_written_equivalent_records_what_funcscope_records():
 
 
 def test_the_fixture_is_registered_and_runs_an_app(tmp_path):
-    (tmp_path / "test_app_bench.py").write_text(textwrap.dedent(f"""
+    (tmp_path / "test_app_bench.py").write_text(
+        textwrap.dedent(f"""
         import azure.functions as func
         import pytest
 
@@ -186,8 +208,15 @@ def test_the_fixture_is_registered_and_runs_an_app(tmp_path):
 
         def test_nothing_is_left_registered():
             assert func.ExtensionMeta.get_registered_extensions_json() == "{{}}"
-    """))
-    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)],
-                         capture_output=True, text=True, timeout=110, env=clean_env(), cwd=tmp_path)
+    """)
+    )
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=110,
+        env=clean_env(),
+        cwd=tmp_path,
+    )
     assert run.returncode == 0, run.stdout + run.stderr
     assert "4 passed" in run.stdout

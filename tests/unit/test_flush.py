@@ -33,8 +33,9 @@ class QuickProvider:
 
 
 def _telemetry(provider: object) -> Telemetry:
-    return Telemetry(trace.NoOpTracer(), metrics.NoOpMeter("test"), "given", flush_timeout_ms=50,
-                     _tracer_provider=provider)
+    return Telemetry(
+        trace.NoOpTracer(), metrics.NoOpMeter("test"), "given", flush_timeout_ms=50, _tracer_provider=provider
+    )
 
 
 @pytest.fixture

@@ -143,9 +143,13 @@ def test_host_trace_context_deprecated_names_and_missing_object():
 
 
 def test_host_trace_context_mixed_names_keep_the_tracestate():
-    mixed = SimpleNamespace(trace_context=SimpleNamespace(
-        trace_parent="00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", trace_state=None,
-        Tracestate="rojo=00f067aa0ba902b7"))
+    mixed = SimpleNamespace(
+        trace_context=SimpleNamespace(
+            trace_parent="00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+            trace_state=None,
+            Tracestate="rojo=00f067aa0ba902b7",
+        )
+    )
     host = read_host_trace_context(mixed)
     assert host.span_context.trace_id == TRACE_ID
     assert host.span_context.trace_state.get("rojo") == "00f067aa0ba902b7"

@@ -1,2 +1,2 @@
 def main(msg):
-    return 'a value the host has nowhere to put'
+    return "a value the host has nowhere to put"
