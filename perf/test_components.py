@@ -19,10 +19,10 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 from funcscope.bench.configs import install, providers
 from funcscope.bench.overhead import HookHarness
 from funcscope.emulator.extension_manager import ExtensionManager
+from funcscope.middleware.tracing import TraceMiddleware
 from funcscope.runtime.runner import get_runner
 from funcscope.shared.invocation import Invocation
 from funcscope.shared.redaction import redact_url
-from funcscope.shared.tracing import TraceMiddleware
 from funcscope.shared.triggers import classify_arguments
 
 GROUP = "components (µs per call)"

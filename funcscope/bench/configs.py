@@ -257,7 +257,7 @@ def _registry_scope(installed: Installed) -> None:
 
 def _install_funcscope(installed: Installed, options: dict[str, Any]) -> None:
     from ..emulator.extension_manager import ExtensionManager
-    from ..runtime import classic_worker
+    from ..instrumentation import classic_worker
     from ..runtime import runner as runner_module
     from ..shared.settings import Settings
 

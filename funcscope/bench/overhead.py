@@ -103,7 +103,7 @@ def _equivalent_functions(response: Any) -> tuple[Callable[..., Any], Callable[.
     from opentelemetry.trace import SpanKind
     from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-    from ..shared.metrics import DURATION_BUCKETS
+    from ..middleware.metrics import DURATION_BUCKETS
 
     propagator = TraceContextTextMapPropagator()
     tracer = providers().tracer

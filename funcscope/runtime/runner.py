@@ -21,18 +21,18 @@ from collections.abc import Mapping, Sequence
 from contextvars import Token
 from typing import Any
 
-from ..shared import propagation
+from ..instrumentation import threads
+from ..instrumentation.logging import install_log_enrichment, uninstall_log_enrichment
+from ..middleware.metrics import MetricsMiddleware
+from ..middleware.retry import RetryMiddleware
+from ..middleware.tracing import TraceMiddleware
 from ..shared.current import current_invocation
 from ..shared.diagnostics import forget_reports, report_once
 from ..shared.invocation import Invocation, InvocationAbandoned
-from ..shared.logs import install_log_enrichment, uninstall_log_enrichment
-from ..shared.metrics import MetricsMiddleware
 from ..shared.pipeline import Pipeline
-from ..shared.retry import RetryMiddleware
 from ..shared.settings import DEFAULT_FUNCTION_OPTIONS, FunctionOptions, Settings
-from ..shared.telemetry import Telemetry, setup_telemetry
-from ..shared.tracing import TraceMiddleware
 from ..shared.triggers import TriggerCache
+from ..telemetry.setup import Telemetry, setup_telemetry
 
 __all__ = ["InvocationAbandoned", "InvocationRunner", "get_runner", "reset_runner"]
 
@@ -287,9 +287,9 @@ def _apply_process_wide(settings: Settings) -> None:
     # Propagation and log enrichment patch process-wide things (threading, concurrent.futures, the log record
     # factory), so they are switched here, once per configuration, not per invocation.
     if settings.enabled and settings.propagation:
-        propagation.instrument()
+        threads.instrument()
     else:
-        propagation.uninstrument()
+        threads.uninstrument()
     if settings.enabled and settings.log_enrichment:
         install_log_enrichment()
     else:

@@ -55,7 +55,8 @@ import json, logging, os, sys
 
 from funcscope.emulator import Call, Worker
 from funcscope.emulator.extension_manager import ExtensionManager
-from funcscope.runtime import classic_worker, get_runner
+from funcscope.instrumentation import classic_worker
+from funcscope.runtime import get_runner
 
 ARGS = json.loads(sys.argv[1])
 APP = ARGS["app"]
@@ -135,7 +136,7 @@ def by_function(items: list[dict[str, Any]], key) -> dict[str, dict[str, Any]]:
 E2E = """
 from opentelemetry import trace
 import funcscope
-from funcscope.shared.telemetry import PROCESS_INSTANCE_ID
+from funcscope.telemetry.setup import PROCESS_INSTANCE_ID
 
 with Worker(APP, extensions_enabled=True, thread_count=1) as worker:
     provider = trace.get_tracer_provider()

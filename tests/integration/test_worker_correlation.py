@@ -28,8 +28,9 @@ import funcscope
 from funcscope.emulator import Call, InvocationResult, LogEntry, RetryContext, RpcException, Worker
 from funcscope.emulator.context import invocation_local
 from funcscope.emulator.extension_manager import ExtensionManager
-from funcscope.runtime import classic_worker, get_runner
-from funcscope.shared import propagation
+from funcscope.instrumentation import classic_worker
+from funcscope.instrumentation import threads as propagation
+from funcscope.runtime import get_runner
 
 from . import capture
 from .conftest import APPS

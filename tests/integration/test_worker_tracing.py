@@ -10,7 +10,8 @@ import pytest
 
 from funcscope.emulator import Call, RetryContext, RpcException, Worker
 from funcscope.emulator.extension_manager import ExtensionManager
-from funcscope.runtime import classic_worker, get_runner
+from funcscope.instrumentation import classic_worker
+from funcscope.runtime import get_runner
 
 from . import capture
 from .conftest import HOST_TRACE, V1_APP, V2_APP, host_parent

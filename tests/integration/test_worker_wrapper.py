@@ -7,7 +7,8 @@ import pytest
 
 from funcscope.emulator import Worker
 from funcscope.emulator.extension_manager import ExtensionManager
-from funcscope.runtime import classic_worker, get_runner
+from funcscope.instrumentation import classic_worker
+from funcscope.runtime import get_runner
 
 from . import capture
 from .conftest import APPS, HOST_TRACE, host_parent

@@ -21,8 +21,9 @@ from funcscope.bench.overhead import MODES as OVERHEAD_MODES
 from funcscope.bench.overhead import HookHarness
 from funcscope.bench.throughput import MODES as THROUGHPUT_MODES
 from funcscope.emulator.extension_manager import ExtensionManager
-from funcscope.runtime import classic_worker
-from funcscope.shared import logs, propagation
+from funcscope.instrumentation import classic_worker
+from funcscope.instrumentation import logging as logs
+from funcscope.instrumentation import threads as propagation
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE_V2 = ROOT / "funcscope" / "emulator" / "sample_apps" / "v2_app"

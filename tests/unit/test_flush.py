@@ -9,9 +9,9 @@ import threading
 import pytest
 from opentelemetry import metrics, trace
 
-from funcscope.shared import telemetry
 from funcscope.shared.diagnostics import forget_reports
-from funcscope.shared.telemetry import Telemetry
+from funcscope.telemetry import setup as telemetry
+from funcscope.telemetry.setup import Telemetry
 
 
 class StuckProvider:

@@ -19,15 +19,16 @@ from opentelemetry.sdk._logs import LoggerProvider, LoggingHandler
 from opentelemetry.sdk._logs import export as log_export
 from opentelemetry.sdk._logs.export import SimpleLogRecordProcessor
 
-from funcscope.runtime import get_runner, reset_runner
-from funcscope.shared import logs, propagation
-from funcscope.shared.logs import (
+from funcscope.instrumentation import logging as logs
+from funcscope.instrumentation import threads as propagation
+from funcscope.instrumentation.logging import (
     LOG_FIELD_DEFAULTS,
     LOG_FIELDS,
     InvocationFormatter,
     install_log_enrichment,
     uninstall_log_enrichment,
 )
+from funcscope.runtime import get_runner, reset_runner
 from funcscope.shared.settings import Settings
 
 from .fakes import FakeContext

@@ -19,8 +19,8 @@ import wrapt
 from opentelemetry import trace
 
 from funcscope import current
+from funcscope.instrumentation import threads as propagation
 from funcscope.runtime import get_runner
-from funcscope.shared import propagation
 
 from .fakes import FakeContext
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from azure.functions import AppExtensionBase, Context
 
-from ...runtime import classic_worker
+from ...instrumentation import classic_worker
 from ...runtime.runner import get_runner
 from ...shared.settings import Settings
 

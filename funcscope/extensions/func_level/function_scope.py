@@ -8,7 +8,7 @@ from typing import Any
 
 from azure.functions import Context, FuncExtensionBase
 
-from ...runtime import classic_worker
+from ...instrumentation import classic_worker
 from ...runtime.runner import get_runner
 from ...shared.settings import FunctionOptions
 

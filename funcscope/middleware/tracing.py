@@ -30,11 +30,11 @@ from opentelemetry.semconv.attributes.http_attributes import (
 from opentelemetry.semconv.attributes.url_attributes import URL_FULL, URL_PATH
 from opentelemetry.trace import NonRecordingSpan, SpanContext, Status, StatusCode, TraceFlags
 
-from . import attributes as attr
-from .diagnostics import report_once
-from .invocation import Invocation, InvocationAbandoned
-from .redaction import redact_text, redact_url
-from .triggers import Trigger
+from ..shared import attributes as attr
+from ..shared.diagnostics import report_once
+from ..shared.invocation import Invocation, InvocationAbandoned
+from ..shared.redaction import redact_text, redact_url
+from ..shared.triggers import Trigger
 
 __all__ = ["TraceMiddleware", "http_status_of"]
 

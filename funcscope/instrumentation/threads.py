@@ -36,9 +36,9 @@ from typing import Any
 
 import wrapt
 
-from .current import current_invocation
-from .diagnostics import report_once
-from .invocation import Invocation
+from ..shared.current import current_invocation
+from ..shared.diagnostics import report_once
+from ..shared.invocation import Invocation
 
 __all__ = ["instrument", "uninstrument", "is_instrumented"]
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import wrapt
 
-from .runner import get_runner
+from ..runtime.runner import get_runner
 
 __all__ = ["instrument", "uninstrument", "is_instrumented"]
 

@@ -26,9 +26,9 @@ from typing import Any, Literal
 
 from opentelemetry import trace
 
-from .current import current_invocation
-from .diagnostics import report_once
-from .invocation import Invocation
+from ..shared.current import current_invocation
+from ..shared.diagnostics import report_once
+from ..shared.invocation import Invocation
 
 __all__ = [
     "LOG_FIELDS",

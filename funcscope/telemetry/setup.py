@@ -37,7 +37,7 @@ from opentelemetry.semconv._incubating.attributes.cloud_attributes import (
 )
 from opentelemetry.semconv.attributes.service_attributes import SERVICE_NAME
 
-from .diagnostics import report_once
+from ..shared.diagnostics import report_once
 
 __all__ = ["Telemetry", "setup_telemetry", "build_resource", "PROCESS_INSTANCE_ID"]
 

@@ -14,9 +14,9 @@ import logging
 from opentelemetry import metrics, trace
 from opentelemetry.semconv._incubating.attributes.faas_attributes import FAAS_NAME, FAAS_TRIGGER
 
-from . import attributes as attr
-from .invocation import Invocation, InvocationAbandoned
-from .redaction import redact_text
+from ..shared import attributes as attr
+from ..shared.invocation import Invocation, InvocationAbandoned
+from ..shared.redaction import redact_text
 
 __all__ = ["RetryMiddleware", "PREVIOUS_FAILURE_EVENT", "RETRIES_EXHAUSTED"]
 

@@ -32,7 +32,7 @@ from opentelemetry.semconv._incubating.metrics.faas_metrics import (
 )
 from opentelemetry.semconv.attributes.error_attributes import ERROR_TYPE
 
-from .invocation import Invocation, InvocationAbandoned
+from ..shared.invocation import Invocation, InvocationAbandoned
 from .tracing import http_status_of
 
 __all__ = ["MetricsMiddleware", "FAAS_ACTIVE_INVOCATIONS", "DURATION_BUCKETS"]
