@@ -17,6 +17,8 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy funcscope
 	$(BIN)/python -m pytest -q
 
 # The full run takes several minutes; `make bench BENCH_ARGS=--quick` for a short one. Use a quiet machine.
@@ -30,6 +32,8 @@ perf: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy funcscope
 
 clean:
 	rm -rf $(VENV) build *.egg-info

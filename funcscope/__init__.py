@@ -56,4 +56,5 @@ def configure(**options: Any) -> Settings:
 
     Equivalent to `from funcscope import FuncScopeExtension; FuncScopeExtension.configure(**options)`.
     """
-    return __getattr__("FuncScopeExtension").configure(**options)
+    settings: Settings = __getattr__("FuncScopeExtension").configure(**options)
+    return settings

@@ -77,7 +77,7 @@ def _run_demo(args: argparse.Namespace) -> int:
     except EmulatorError as exc:
         print(f"funcscope demo: {exc}", file=sys.stderr)
         return 2
-    spans = {s.attributes.get("faas.invocation_id"): s for s in exporter.get_finished_spans()}
+    spans = {(s.attributes or {}).get("faas.invocation_id"): s for s in exporter.get_finished_spans()}
     header = f"{'function':<17} {'span kind':<9} {'status':<7} {'trace id = host':<16} {'parent = host span':<19}"
     print(f"\n  {header} attributes")
     for name, trace_parent, result in rows:
@@ -88,7 +88,9 @@ def _run_demo(args: argparse.Namespace) -> int:
         _, host_trace, host_span, _ = trace_parent.split("-")
         same_trace = format(span.context.trace_id, "032x") == host_trace
         same_parent = span.parent is not None and format(span.parent.span_id, "016x") == host_span
-        shown = {k: v for k, v in span.attributes.items() if k in ("faas.trigger", "url.full", "messaging.system")}
+        shown = {
+            k: v for k, v in (span.attributes or {}).items() if k in ("faas.trigger", "url.full", "messaging.system")
+        }
         print(
             f"  {name:<17} {span.kind.name:<9} {span.status.status_code.name:<7} {str(same_trace):<16} "
             f"{str(same_parent):<19} {shown}"

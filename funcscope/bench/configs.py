@@ -196,7 +196,7 @@ def user_span(context: Any) -> contextlib.AbstractContextManager[Any]:
 def _noop_opencensus_exporter() -> Any:
     from opencensus.trace.base_exporter import Exporter
 
-    class _NoopOpenCensusExporter(Exporter):
+    class _NoopOpenCensusExporter(Exporter):  # type: ignore[misc]  # opencensus ships no types
         """Accepts every span and drops it."""
 
         def emit(self, span_datas: Any) -> None:

@@ -158,7 +158,7 @@ class HookHarness:
         self._sync_fn, self._async_fn = _functions(self.config)
         self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="bench-pool")
         self._loop = asyncio.new_event_loop()
-        self._loop.set_task_factory(task_factory)
+        self._loop.set_task_factory(task_factory)  # type: ignore[arg-type]  # typeshed: also generators
         self._thread = threading.Thread(target=self._loop.run_forever, name="bench-event-loop", daemon=True)
         self._thread.start()
         self._attach: Callable[[Any], Any] | None = None

@@ -120,7 +120,7 @@ class BenchApp:
 
         if self._loop is None:
             self._loop = asyncio.new_event_loop()
-            self._loop.set_task_factory(task_factory)
+            self._loop.set_task_factory(task_factory)  # type: ignore[arg-type]  # typeshed: also generators
 
         async def run() -> Any:
             asyncio.current_task().set_azure_invocation_id(ctx.invocation_id)  # type: ignore[union-attr]

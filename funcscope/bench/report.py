@@ -92,7 +92,7 @@ def format_tables(result: dict[str, Any]) -> str:
     if throughput:
         configs = _ordered([r["config"] for r in throughput])
         keys = _ordered([(r["mode"], r["concurrency"], r["workload"]) for r in throughput])
-        by = {(r["config"], r["mode"], r["concurrency"], r["workload"]): r for r in throughput}
+        cell = {(r["config"], r["mode"], r["concurrency"], r["workload"]): r for r in throughput}
         if out:
             out.append("")
         out.append("Throughput through the emulator: invocations/s (× = ratio to none)  p50/p99 latency ms")
@@ -100,7 +100,7 @@ def format_tables(result: dict[str, Any]) -> str:
         for mode, concurrency, workload in keys:
             cells = []
             for name in configs:
-                row = by.get((name, mode, concurrency, workload))
+                row = cell.get((name, mode, concurrency, workload))
                 if row is None:
                     cells.append(f"{'-':>28}")
                     continue
@@ -206,11 +206,13 @@ def write_plot(result: dict[str, Any], path: str | Path) -> None:
         ax = next(axis_iter)
         keys = _ordered([(r["mode"], r["concurrency"], r["workload"]) for r in throughput])
         configs = _ordered([r["config"] for r in throughput])
-        by = {(r["config"], r["mode"], r["concurrency"], r["workload"]): r["ratio_to_none"] or 0 for r in throughput}
+        ratio_of = {
+            (r["config"], r["mode"], r["concurrency"], r["workload"]): r["ratio_to_none"] or 0 for r in throughput
+        }
         width = 0.8 / max(1, len(configs))
         for i, name in enumerate(configs):
             xs = [k + i * width for k in range(len(keys))]
-            ax.bar(xs, [by.get((name, *key), 0) for key in keys], width, label=name)
+            ax.bar(xs, [ratio_of.get((name, *key), 0) for key in keys], width, label=name)
         ax.axhline(1.0, color="black", linewidth=0.8)
         ax.set_xticks(
             [k + width * (len(configs) - 1) / 2 for k in range(len(keys))],

@@ -50,7 +50,7 @@ class Out(func.Out, Generic[T]):  # type: ignore[type-arg]
     def set(self, val: T) -> None:
         self._value = val
 
-    def get(self) -> T | None:  # type: ignore[override]
+    def get(self) -> T | None:
         return self._value
 
     def __repr__(self) -> str:

@@ -92,7 +92,7 @@ class _Batch:
         if task.cancelled():
             self.future.cancel()
         elif task.exception() is not None:
-            self.future.set_exception(task.exception())  # type: ignore[arg-type]
+            self.future.set_exception(task.exception())
         else:
             self._results[index] = task.result()
             if self._next < len(self._items):
@@ -155,7 +155,7 @@ class InProcessRuntime:
             if task.cancelled():
                 result.cancel()
             elif task.exception() is not None:
-                result.set_exception(task.exception())  # type: ignore[arg-type]
+                result.set_exception(task.exception())
             else:
                 result.set_result(task.result())
 
@@ -173,7 +173,7 @@ class InProcessRuntime:
 
     def _run_loop(self) -> None:
         asyncio.set_event_loop(self._loop)
-        self._loop.set_task_factory(task_factory)
+        self._loop.set_task_factory(task_factory)  # type: ignore[arg-type]  # typeshed: also generators
         self._loop.run_forever()
 
     async def _load(self) -> dict[str, LoadedFunction]:

@@ -57,10 +57,10 @@ class _RegistrySnapshot:
         if self.app is None:
             ExtensionMeta._app_exts = None
         else:
-            hooks, lists = self.app
-            for lst, saved in zip(hooks, lists, strict=True):
+            app_hooks, app_lists = self.app
+            for lst, saved in zip(app_hooks, app_lists, strict=True):
                 lst[:] = saved
-            ExtensionMeta._app_exts = hooks
+            ExtensionMeta._app_exts = app_hooks
         ExtensionMeta._info.clear()
         ExtensionMeta._info.update(copy.deepcopy(self.info))
 

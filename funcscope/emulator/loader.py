@@ -223,6 +223,8 @@ def _load_v2(root: Path, script: Path, on_loaded: Callable[[FunctionInfo], None]
     for fn in functions:
         name = fn.get_function_name()
         where = f"{script}, function {name!r}"
+        if not name:
+            raise EmulatorError(f"cannot index {where}: the function has no name")
         try:
             raw = json.loads(fn.get_function_json())["bindings"]
         except Exception as exc:

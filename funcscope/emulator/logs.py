@@ -117,8 +117,8 @@ class LogRouter:
                 for collector in self._active.values():
                     collector.unattributed.append(entry)
                 return
-            collector = self._active.get(entry.invocation_id)
-            (collector.logs if collector is not None else self.late).append(entry)
+            owner = self._active.get(entry.invocation_id)
+            (owner.logs if owner is not None else self.late).append(entry)
 
 
 class InvocationLogHandler(logging.Handler):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import functools
 import io
 import itertools
 import multiprocessing
@@ -153,7 +154,7 @@ def child_main(conn: Connection, app_dir: str, options: dict[str, Any]) -> None:
                 if kind == "invoke":
                     call = pickle.loads(body)
                     future = worker._dispatch(worker._prepare(call), perf_counter())
-                    future.add_done_callback(lambda f, rid=rid: reply(rid, f))
+                    future.add_done_callback(functools.partial(reply, rid))
                 elif kind == "run":
                     func, args = pickle.loads(body)
                     send("ok", rid, _portable_value(func(*args)))
@@ -237,7 +238,8 @@ class ProcessPoolRuntime:
             ) from None
         if kind == "failed":
             raise EmulatorError(payload)
-        return payload
+        ready: tuple[int, dict[str, FunctionInfo]] = payload
+        return ready
 
     def _read(self, child: _Child) -> None:
         while True:

@@ -29,7 +29,9 @@ class ContextEnabledTask(asyncio.Task):  # type: ignore[type-arg]
         setattr(self, INVOCATION_MARK, invocation_id)
 
 
-def task_factory(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, Any], **kwargs: Any) -> ContextEnabledTask:
+def task_factory(
+    loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, Any], /, **kwargs: Any
+) -> ContextEnabledTask:
     """Task factory for the worker loop; passes ``name``/``context`` through on every Python version."""
     return ContextEnabledTask(coro, loop=loop, **kwargs)
 
@@ -40,7 +42,8 @@ def current_invocation_id() -> str | None:
     if loop is not None:
         task = asyncio.current_task(loop)
         if task is not None:
-            invocation_id = getattr(task, INVOCATION_MARK, None)
+            invocation_id: str | None = getattr(task, INVOCATION_MARK, None)
             if invocation_id is not None:
                 return invocation_id
-    return getattr(invocation_local, "invocation_id", None)
+    local_id: str | None = getattr(invocation_local, "invocation_id", None)
+    return local_id

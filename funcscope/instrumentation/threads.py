@@ -245,12 +245,13 @@ def uninstrument() -> None:
     global _enabled
     with _lock:
         _enabled = False
-        for (cls, name), ours in list(_wrappers.items()):
+        for (cls, name), wrapper in list(_wrappers.items()):
             # Read the class dict, not getattr: an inherited attribute is not ours to replace.
-            if cls.__dict__.get(name) is ours:
-                setattr(cls, name, ours.__wrapped__)
+            original = wrapper.__wrapped__
+            if cls.__dict__.get(name) is wrapper:
+                setattr(cls, name, original)
                 del _wrappers[(cls, name)]
-            elif not _in_chain(cls, name, ours):
+            elif not _in_chain(cls, name, wrapper):
                 del _wrappers[(cls, name)]  # someone replaced it outright: nothing of ours left
 
 

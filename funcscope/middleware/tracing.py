@@ -57,6 +57,7 @@ def http_status_of(result: object) -> int | None:
 
 
 def _message_id(message: object) -> str | None:
+    value: object
     if isinstance(message, func.ServiceBusMessage):
         value = message.message_id
     elif isinstance(message, (func.QueueMessage, func.EventGridEvent)):
@@ -124,15 +125,15 @@ class TraceMiddleware:
 
     def on_error(self, invocation: Invocation, exc: BaseException) -> None:
         span, token = invocation.state.pop(self, (None, None))
-        abandoned = isinstance(exc, InvocationAbandoned)
+        abandoned = exc if isinstance(exc, InvocationAbandoned) else None
         # A context token can only be reset in the context it was set in.
-        if token is not None and (not abandoned or exc.in_own_context):  # type: ignore[union-attr]
+        if token is not None and (abandoned is None or abandoned.in_own_context):
             otel_context.detach(token)
         if span is None:
             return
-        if abandoned:
-            span.set_attribute(attr.ABANDONED, exc.reason)  # type: ignore[union-attr]
-            span.set_status(Status(StatusCode.ERROR, exc.reason))  # type: ignore[union-attr]
+        if abandoned is not None:
+            span.set_attribute(attr.ABANDONED, abandoned.reason)
+            span.set_status(Status(StatusCode.ERROR, abandoned.reason))
         else:
             message = redact_text(str(exc))
             span.record_exception(exc, attributes={"exception.message": message}, escaped=True)

@@ -47,12 +47,14 @@ NO_RETRY = RetryInfo()
 def _as_count(value: object, default: int) -> int:
     if isinstance(value, bool):
         return default
-    if not isinstance(value, int):
+    if isinstance(value, int):
+        count = value
+    else:
         try:
-            value = int(value)  # type: ignore[call-overload]  # strings such as "2" from odd hosts
+            count = int(value)  # type: ignore[call-overload]  # strings such as "2" from odd hosts
         except (TypeError, ValueError, OverflowError):
             return default
-    return value if value >= -1 else default
+    return count if count >= -1 else default
 
 
 def _failure_message(retry_context: object) -> str | None:

@@ -32,7 +32,7 @@ class FuncScopeExtension(AppExtensionBase):
         classic_worker.instrument()
 
     @classmethod
-    def configure(cls, **options: Any) -> Settings:  # type: ignore[override]
+    def configure(cls, **options: Any) -> Settings:
         """Apply options on top of the app settings; see `funcscope.Settings` for the names and defaults."""
         return get_runner().configure(**options)
 
