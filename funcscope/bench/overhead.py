@@ -57,13 +57,13 @@ def _functions(cfg: BenchConfig) -> tuple[Callable[..., Any], Callable[..., Any]
         def manual(req: Any, context: Any) -> Any:
             tc = context.trace_context
             parent = propagator.extract({"traceparent": tc.trace_parent, "tracestate": tc.trace_state})
-            with tracer.start_as_current_span(context.function_name, context=parent, kind=SpanKind.SERVER):
+            with tracer.start_as_current_span(context.function_name, context=parent, kind=SpanKind.INTERNAL):
                 return response
 
         async def manual_async(req: Any, context: Any) -> Any:
             tc = context.trace_context
             parent = propagator.extract({"traceparent": tc.trace_parent, "tracestate": tc.trace_state})
-            with tracer.start_as_current_span(context.function_name, context=parent, kind=SpanKind.SERVER):
+            with tracer.start_as_current_span(context.function_name, context=parent, kind=SpanKind.INTERNAL):
                 return response
 
         return manual, manual_async
@@ -130,7 +130,7 @@ def _equivalent_functions(response: Any) -> tuple[Callable[..., Any], Callable[.
         tc = context.trace_context
         parent = propagator.extract({"traceparent": tc.trace_parent, "tracestate": tc.trace_state})
         with tracer.start_as_current_span(
-            context.function_name, context=parent, kind=SpanKind.SERVER, attributes=span_attributes(req, context)
+            context.function_name, context=parent, kind=SpanKind.INTERNAL, attributes=span_attributes(req, context)
         ) as span:
             span.set_attribute(http.HTTP_RESPONSE_STATUS_CODE, response.status_code)
             duration.record((time.time_ns() - started) / 1e9, metric_attributes)

@@ -28,7 +28,7 @@ from opentelemetry.semconv.attributes.http_attributes import (
     HTTP_ROUTE,
 )
 from opentelemetry.semconv.attributes.url_attributes import URL_FULL, URL_PATH
-from opentelemetry.trace import NonRecordingSpan, SpanContext, Status, StatusCode, TraceFlags
+from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
 from ..shared import attributes as attr
 from ..shared.diagnostics import report_once
@@ -70,15 +70,16 @@ def _message_id(message: object) -> str | None:
 class TraceMiddleware:
     """Opens the invocation span in `before`, closes it in `after` / `on_error`.
 
-    Span: name = function name; kind by trigger; attributes `faas.*`, HTTP method/route/URL (function keys
-    redacted) and status, messaging system and message id, retry count/max/final (when the function has a retry
-    policy or this is a retry), and the function's extra attributes. ERROR status for an exception (recorded)
-    or an HTTP 5xx response.
+    Span: name = function name; kind INTERNAL, or by trigger with `span_kind="trigger"` (see `Settings`);
+    attributes `faas.*`, HTTP method/route/URL (function keys redacted) and status, messaging system and message
+    id, retry count/max/final (when the function has a retry policy or this is a retry), and the function's extra
+    attributes. ERROR status for an exception (recorded) or an HTTP 5xx response.
     """
 
-    def __init__(self, tracer: trace.Tracer, sample_ratio: float = 1.0) -> None:
+    def __init__(self, tracer: trace.Tracer, sample_ratio: float = 1.0, span_kind: str = "internal") -> None:
         self._tracer = tracer
         self._sample_ratio = sample_ratio
+        self._kind_by_trigger = span_kind == "trigger"
         # Per function: (options, trigger, attributes that do not change between invocations).
         self._static: dict[str, tuple[Any, Trigger, dict[str, Any]]] = {}
 
@@ -104,7 +105,7 @@ class TraceMiddleware:
         span = self._tracer.start_span(
             invocation.function_name,
             context=host.parent,
-            kind=invocation.trigger.span_kind,
+            kind=invocation.trigger.span_kind if self._kind_by_trigger else SpanKind.INTERNAL,
             attributes=self._attributes(invocation),
             start_time=invocation.start_ns,
         )

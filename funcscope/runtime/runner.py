@@ -125,7 +125,7 @@ class InvocationRunner:
         )
         stack: list[Any] = []
         if settings.tracing:
-            stack.append(TraceMiddleware(telemetry.tracer, settings.sample_ratio))
+            stack.append(TraceMiddleware(telemetry.tracer, settings.sample_ratio, settings.span_kind))
         if settings.metrics:
             stack.append(MetricsMiddleware(telemetry.meter))
         stack.append(RetryMiddleware(telemetry.meter))

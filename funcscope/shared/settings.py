@@ -19,6 +19,7 @@ __all__ = ["Settings", "FunctionOptions", "ENV_PREFIX"]
 
 ENV_PREFIX = "FUNCSCOPE_"
 EXPORTERS = ("auto", "azure-monitor", "otlp", "console", "none")
+SPAN_KINDS = ("internal", "trigger")
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -85,6 +86,10 @@ class Settings:
     - `propagation` (`FUNCSCOPE_PROPAGATION`, default true): carry the invocation into the threads, pools and
       executors its code starts (process-wide patches of `threading` and `concurrent.futures`).
     - `log_enrichment` (`FUNCSCOPE_LOG_ENRICHMENT`, default true): invocation fields on every log record.
+    - `span_kind` (`FUNCSCOPE_SPAN_KIND`, default "internal"): the invocation span's kind. "internal": INTERNAL,
+      so Azure Monitor files it as an in-process dependency under the host's request (the host records every
+      execution as a request already); "trigger": by trigger (SERVER for HTTP, CONSUMER for message and data
+      triggers, INTERNAL for timers), for backends that never see the host's spans.
     - `sample_ratio` (`FUNCSCOPE_SAMPLE_RATIO`, default 1.0): share of root traces (no usable host parent)
       that are sampled; invocations with a host parent follow the host's sampled flag.
     - `exporter` (`FUNCSCOPE_EXPORTER`, default "auto"): where funcscope sends telemetry when it configures the
@@ -101,6 +106,7 @@ class Settings:
     metrics: bool = True
     propagation: bool = True
     log_enrichment: bool = True
+    span_kind: str = "internal"
     sample_ratio: float = 1.0
     exporter: str = "auto"
     service_name: str | None = None
@@ -118,6 +124,9 @@ class Settings:
             metrics=_env(env, ENV_PREFIX + "METRICS", _parse_bool, "a boolean", True),
             propagation=_env(env, ENV_PREFIX + "PROPAGATION", _parse_bool, "a boolean", True),
             log_enrichment=_env(env, ENV_PREFIX + "LOG_ENRICHMENT", _parse_bool, "a boolean", True),
+            span_kind=_env(
+                env, ENV_PREFIX + "SPAN_KIND", _parse_choice(SPAN_KINDS), f"one of {', '.join(SPAN_KINDS)}", "internal"
+            ),
             sample_ratio=_env(
                 env,
                 ENV_PREFIX + "SAMPLE_RATIO",
@@ -145,6 +154,8 @@ class Settings:
         for name in ("enabled", "tracing", "metrics", "propagation", "log_enrichment"):
             if name in checked and not isinstance(checked[name], bool):
                 raise TypeError(f"{name} must be True or False, got {checked[name]!r}")
+        if "span_kind" in checked and checked["span_kind"] not in SPAN_KINDS:
+            raise ValueError(f"span_kind must be one of {', '.join(SPAN_KINDS)}, got {checked['span_kind']!r}")
         if "exporter" in checked and checked["exporter"] not in EXPORTERS:
             raise ValueError(f"exporter must be one of {', '.join(EXPORTERS)}, got {checked['exporter']!r}")
         if "service_name" in checked and not isinstance(checked["service_name"], (str, type(None))):

@@ -1,9 +1,10 @@
 """Trigger classification: which kind of trigger started an invocation.
 
-The kind decides the span kind (SERVER for HTTP, CONSUMER for message and data triggers, INTERNAL for timers),
-the `faas.trigger` attribute and the messaging system. v1 apps name their trigger in `function.json`, which is
-read once at load; v2 apps (and v1 apps whose `function.json` could not be read) are classified from the
-`azure.functions` types of the invocation's arguments. Either way the answer is cached per function.
+The kind decides the span kind under `span_kind="trigger"` (SERVER for HTTP, CONSUMER for message and data
+triggers, INTERNAL for timers), the `faas.trigger` attribute and the messaging system. v1 apps name their trigger
+in `function.json`, which is read once at load; v2 apps (and v1 apps whose `function.json` could not be read) are
+classified from the `azure.functions` types of the invocation's arguments. Either way the answer is cached per
+function.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ class Trigger:
 
     binding_type: str  # as in function.json, e.g. "httpTrigger"; "unknown" when it could not be told
     faas_trigger: str  # semantic-convention `faas.trigger` value
-    span_kind: SpanKind
+    span_kind: SpanKind  # the invocation span's kind when `span_kind="trigger"`
     messaging_system: str | None = None
     route: str | None = None  # HTTP route template, when function.json tells it (v1 apps)
 

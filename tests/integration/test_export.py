@@ -136,7 +136,7 @@ def by_function(items: list[dict[str, Any]], key) -> dict[str, dict[str, Any]]:
 E2E = """
 from opentelemetry import trace
 import funcscope
-from funcscope.telemetry.setup import PROCESS_INSTANCE_ID
+from funcscope.telemetry.resource import PROCESS_INSTANCE_ID
 
 with Worker(APP, extensions_enabled=True, thread_count=1) as worker:
     provider = trace.get_tracer_provider()
@@ -167,11 +167,11 @@ report(
 """
 # function -> (host span n, span kind, faas.trigger)
 INVOKED = {
-    "hello": (1, "SERVER", "http"),
-    "ahello": (2, "SERVER", "http"),
-    "on_order": (3, "CONSUMER", "pubsub"),
+    "hello": (1, "INTERNAL", "http"),
+    "ahello": (2, "INTERNAL", "http"),
+    "on_order": (3, "INTERNAL", "pubsub"),
     "tick": (4, "INTERNAL", "timer"),
-    "boom": (5, "SERVER", "http"),
+    "boom": (5, "INTERNAL", "http"),
 }
 
 
@@ -230,19 +230,17 @@ def check_app_insights(app_insights: AppInsightsReceiver, child: dict[str, Any])
         data = envelope["data"]["baseData"]
         return data["properties"].get("faas.name", data["name"])
 
-    requests = by_function(app_insights.envelopes("RequestData"), function_of)
-    dependencies = by_function(app_insights.envelopes("RemoteDependencyData"), function_of)
-    # SERVER and CONSUMER spans are requests; the timer's INTERNAL span and the user's span are dependencies
-    assert set(requests) == {"hello", "ahello", "on_order", "boom"}
-    assert set(dependencies) == {"tick", "hello-child"}
-    invocations = {**requests, **dependencies}
+    # INTERNAL spans are dependencies: the host's request is the invocation's only request
+    assert app_insights.envelopes("RequestData") == []
+    requests = dependencies = by_function(app_insights.envelopes("RemoteDependencyData"), function_of)
+    assert set(dependencies) == {*INVOKED, "hello-child"}
     for name, (n, _, _) in INVOKED.items():
-        envelope = invocations[name]
+        envelope = dependencies[name]
         tags = envelope["tags"]
         assert tags["ai.operation.id"] == HOST_TRACE and tags["ai.operation.parentId"] == f"{n:016x}", name
         assert envelope["data"]["baseData"]["properties"]["faas.invocation_id"] == child["ids"][name]
     hello = requests["hello"]["data"]["baseData"]
-    assert hello["success"] is True and hello["responseCode"] == "200" and "KEY" not in hello["url"]
+    assert hello["success"] is True and hello["type"] == "InProc"
     user_span = dependencies["hello-child"]
     assert user_span["tags"]["ai.operation.id"] == HOST_TRACE
     assert user_span["tags"]["ai.operation.parentId"] == hello["id"]

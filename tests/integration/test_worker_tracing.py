@@ -11,7 +11,8 @@ import pytest
 from funcscope.emulator import Call, RetryContext, RpcException, Worker
 from funcscope.emulator.extension_manager import ExtensionManager
 from funcscope.instrumentation import classic_worker
-from funcscope.runtime import get_runner
+from funcscope.runtime import get_runner, reset_runner
+from funcscope.shared.settings import Settings
 
 from . import capture
 from .conftest import HOST_TRACE, V1_APP, V2_APP, host_parent
@@ -34,7 +35,7 @@ def test_v2_span_joins_the_host_trace(function):
     (span,) = by_name(spans, function)
     (child,) = by_name(spans, f"{function}-child")
     assert span["trace_id"] == HOST_TRACE and span["parent_span_id"] == f"{8:016x}"
-    assert span["kind"] == "SERVER" and span["status"] == "UNSET"
+    assert span["kind"] == "INTERNAL" and span["status"] == "UNSET"
     assert child["parent_span_id"] == span["span_id"]
     assert observed["current"] == result.invocation_id  # funcscope.current() inside the function
     assert observed["span_id"] == span["span_id"]  # the invocation span is current inside the function
@@ -77,13 +78,16 @@ def test_http_5xx_is_error():
     assert span["status"] == "ERROR" and span["attributes"]["http.response.status_code"] == 502
 
 
-def test_message_and_timer_kinds():
+@pytest.mark.parametrize("span_kind", ["internal", "trigger"])
+def test_message_and_timer_kinds(span_kind):
+    reset_runner(Settings(metrics=False, span_kind=span_kind))
     with Worker(V2_APP, extensions_enabled=True) as worker:
         worker.invoke("on_order", {"body": "one", "id": "order-1"}).raise_for_exception()
         worker.invoke("tick", {}).raise_for_exception()
     (order,) = by_name(capture.finished_spans(), "on_order")
     (tick,) = by_name(capture.finished_spans(), "tick")
-    assert order["kind"] == "CONSUMER" and order["attributes"]["messaging.message.id"] == "order-1"
+    assert order["kind"] == ("CONSUMER" if span_kind == "trigger" else "INTERNAL")
+    assert order["attributes"]["messaging.message.id"] == "order-1"
     assert order["attributes"]["messaging.system"] == "azure.storage.queue"
     assert tick["kind"] == "INTERNAL" and tick["attributes"]["faas.trigger"] == "timer"
 

@@ -36,11 +36,11 @@ def test_demo_shows_attribution_and_spans():
     assert "lost 4" in report_without and "attributed 5, lost 0" in report_with
     table = with_funcscope.split("attributes", 1)[1]
     checkout = next(line for line in table.splitlines() if line.strip().startswith("checkout"))
-    assert checkout.split()[1:5] == ["SERVER", "ERROR", "True", "True"]
+    assert checkout.split()[1:5] == ["INTERNAL", "ERROR", "True", "True"]
     assert "code=REDACTED" in table and "SECRET-KEY" not in run.stdout
     for name in ("process_order", "handle_payment", "ingest_telemetry", "on_upload"):
         row = next(line for line in table.splitlines() if line.strip().startswith(name))
-        assert row.split()[1:5] == ["CONSUMER", "UNSET", "True", "True"], row
+        assert row.split()[1:5] == ["INTERNAL", "UNSET", "True", "True"], row
     assert "(no span)" not in table
 
 

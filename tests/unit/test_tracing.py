@@ -52,7 +52,7 @@ def test_http_span(spans):
     inside = run(ctx, {"req": http_request()}, result=func.HttpResponse("ok", status_code=201))
     (span,) = spans.get_finished_spans()
     assert inside.get_span_context().span_id == span.context.span_id  # current inside the invocation
-    assert span.name == "Orders" and span.kind is SpanKind.SERVER
+    assert span.name == "Orders" and span.kind is SpanKind.INTERNAL  # the host's span is the request
     assert format(span.context.trace_id, "032x") == HOST_TRACE
     assert format(span.parent.span_id, "016x") == HOST_SPAN and span.parent.is_remote
     a = span.attributes
@@ -68,6 +68,24 @@ def test_http_span(spans):
     assert trace.get_current_span() is trace.INVALID_SPAN  # the thread's context is restored
 
 
+@pytest.mark.parametrize(
+    "args, kind",
+    [
+        ({"req": http_request()}, SpanKind.SERVER),
+        ({"msg": func.QueueMessage(id="m-1", body=b"x")}, SpanKind.CONSUMER),
+        ({"blob": func.blob.InputStream(data=b"x", name="b")}, SpanKind.CONSUMER),
+        ({"timer": TimerRequest()}, SpanKind.INTERNAL),
+    ],
+    ids=["http", "queue", "blob", "timer"],
+)
+@pytest.mark.parametrize("span_kind", ["internal", "trigger"])
+def test_span_kind_setting(spans, args, kind, span_kind):
+    funcscope.configure(span_kind=span_kind)
+    run(FakeContext(), args)
+    (span,) = spans.get_finished_spans()
+    assert span.kind is (kind if span_kind == "trigger" else SpanKind.INTERNAL)
+
+
 def test_http_5xx_is_error(spans):
     run(FakeContext(), {"req": http_request()}, result=func.HttpResponse("no", status_code=503))
     (span,) = spans.get_finished_spans()
@@ -78,7 +96,6 @@ def test_exception_is_recorded_redacted(spans):
     error = RuntimeError("cannot reach AccountKey=abc123== today")
     run(FakeContext(), {"msg": func.QueueMessage(id="m-1", body=b"x")}, error=error)
     (span,) = spans.get_finished_spans()
-    assert span.kind is SpanKind.CONSUMER
     assert span.attributes["messaging.system"] == "azure.storage.queue"
     assert span.attributes["messaging.message.id"] == "m-1"
     assert span.status.status_code is StatusCode.ERROR and "RuntimeError" in span.status.description
