@@ -19,58 +19,21 @@ start threads.
 from __future__ import annotations
 
 import contextvars
-import os
 import queue
 import threading
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from opentelemetry import metrics, trace
-from opentelemetry.sdk.resources import OTELResourceDetector, Resource
-from opentelemetry.semconv._incubating.attributes.cloud_attributes import (
-    CLOUD_PLATFORM,
-    CLOUD_PROVIDER,
-    CloudPlatformValues,
-    CloudProviderValues,
-)
-from opentelemetry.semconv.attributes.service_attributes import SERVICE_NAME
 
 from ..shared.diagnostics import report_once
+from .exporters import exporters_for
+from .resource import build_resource
 
-__all__ = ["Telemetry", "setup_telemetry", "build_resource", "PROCESS_INSTANCE_ID"]
-
-SERVICE_INSTANCE_ID = "service.instance.id"
-PROCESS_INSTANCE_ID = str(uuid.uuid4())  # one per worker process, so processes of one instance are told apart
+__all__ = ["Telemetry", "setup_telemetry"]
 
 INSTRUMENTATION_NAME = "funcscope"
-
-
-def build_resource(service_name: str | None = None) -> Resource:
-    """The Azure Functions resource (site name, region, instance) with a per-process `service.instance.id`.
-
-    `OTEL_RESOURCE_ATTRIBUTES` and `OTEL_SERVICE_NAME` override what is detected; `service_name` overrides all.
-    """
-    from opentelemetry.resource.detector.azure.functions import AzureFunctionsResourceDetector
-
-    ours = Resource(
-        {
-            SERVICE_INSTANCE_ID: PROCESS_INSTANCE_ID,
-            CLOUD_PROVIDER: CloudProviderValues.AZURE.value,
-            CLOUD_PLATFORM: CloudPlatformValues.AZURE_FUNCTIONS.value,
-        }
-    )
-    site = os.environ.get("WEBSITE_SITE_NAME")
-    if site:
-        ours = ours.merge(Resource({SERVICE_NAME: site}))
-    # The detector knows the site, region and instance; its cloud.platform predates the current semantic
-    # conventions ("azure_functions"), so funcscope's own values go on top, and the user's settings above all.
-    resource = Resource.create().merge(AzureFunctionsResourceDetector().detect()).merge(ours)
-    resource = resource.merge(OTELResourceDetector().detect())
-    if service_name:
-        resource = resource.merge(Resource({SERVICE_NAME: service_name}))
-    return resource
 
 
 def _is_configured_tracer_provider(provider: object) -> bool:
@@ -259,7 +222,7 @@ def _configure_providers(exporter: str, service_name: str | None, flush_timeout_
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
     from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased
 
-    span_exporters, metric_exporters, names = _exporters(exporter)
+    span_exporters, metric_exporters, names = exporters_for(exporter)
     resource = build_resource(service_name)
     # funcscope samples invocation spans itself (host's flag, or its ratio for roots); the provider follows
     # the parent, so spans the user starts inside an invocation share its decision.
@@ -282,69 +245,3 @@ def _configure_providers(exporter: str, service_name: str | None, flush_timeout_
         _tracer_provider=tracer_provider,
         _meter_provider=meter_provider,
     )
-
-
-def _azure_monitor_exporters() -> tuple[Any, Any]:
-    from azure.monitor.opentelemetry.exporter import AzureMonitorMetricExporter, AzureMonitorTraceExporter
-
-    return AzureMonitorTraceExporter(), AzureMonitorMetricExporter()
-
-
-def _otlp_exporters() -> tuple[Any, Any]:
-    from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-
-    return OTLPSpanExporter(), OTLPMetricExporter()
-
-
-def _console_exporters() -> tuple[Any, Any]:
-    from opentelemetry.sdk.metrics.export import ConsoleMetricExporter
-    from opentelemetry.sdk.trace.export import ConsoleSpanExporter
-
-    return ConsoleSpanExporter(), ConsoleMetricExporter()
-
-
-# name: (what to call it, the app setting that turns it on under "auto" (None: only when asked for by name),
-# the factory of its span and metric exporters)
-_EXPORTERS: dict[str, tuple[str, str | None, Callable[[], tuple[Any, Any]]]] = {
-    "azure-monitor": ("Azure Monitor", "APPLICATIONINSIGHTS_CONNECTION_STRING", _azure_monitor_exporters),
-    "otlp": ("OTLP", "OTEL_EXPORTER_OTLP_ENDPOINT", _otlp_exporters),
-    "console": ("console", None, _console_exporters),
-}
-
-
-def _exporters(choice: str) -> tuple[list[Any], list[Any], list[str]]:
-    spans: list[Any] = []
-    metric: list[Any] = []
-    names: list[str] = []
-    asked = False  # an exporter was asked for; if it could not be set up, its own warning says why
-    for name, (label, setting, factory) in _EXPORTERS.items():
-        if choice == "auto" and not (setting and os.environ.get(setting)):
-            continue
-        if choice not in ("auto", name):
-            continue
-        asked = True
-        try:
-            span_exporter, metric_exporter = factory()
-        except ImportError:
-            report_once(
-                ("telemetry", "missing", name),
-                f"funcscope: {setting or name} asks for the {label} exporter, which is not installed; add "
-                f"'funcscope[{name}]' to requirements.txt.",
-            )
-        except Exception as exc:  # e.g. a malformed connection string
-            report_once(
-                ("telemetry", "config", name),
-                f"funcscope: the {label} exporter could not be set up ({exc}); nothing is sent there.",
-            )
-        else:
-            spans.append(span_exporter)
-            metric.append(metric_exporter)
-            names.append(name)
-    if not names and not asked and choice != "none":
-        report_once(
-            ("telemetry", "no-exporter"),
-            "funcscope: no exporter is configured, so spans and metrics are recorded but sent nowhere. Set "
-            "APPLICATIONINSIGHTS_CONNECTION_STRING or OTEL_EXPORTER_OTLP_ENDPOINT, or configure(exporter='console').",
-        )
-    return spans, metric, names

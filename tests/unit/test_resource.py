@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from funcscope.telemetry.setup import PROCESS_INSTANCE_ID, build_resource
+from funcscope.telemetry.resource import PROCESS_INSTANCE_ID, build_resource
 
 
 @pytest.fixture

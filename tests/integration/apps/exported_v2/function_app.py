@@ -12,7 +12,7 @@ import azure.functions as func
 from opentelemetry import trace
 
 import funcscope
-from funcscope.telemetry.setup import PROCESS_INSTANCE_ID
+from funcscope.telemetry.resource import PROCESS_INSTANCE_ID
 
 funcscope.configure()
 
