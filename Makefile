@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev,otlp,azure-monitor,opencensus,bench]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,otlp,otlp-grpc,azure-monitor,opencensus,bench]"
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -15,11 +15,28 @@ from typing import Any
 
 from .diagnostics import report_once
 
-__all__ = ["Settings", "FunctionOptions", "ENV_PREFIX"]
+__all__ = [
+    "DEFAULT_INSTRUMENTED",
+    "ENV_PREFIX",
+    "INSTRUMENTABLE",
+    "FunctionOptions",
+    "Settings",
+    "otlp_protocol",
+    "otlp_signal_configured",
+    "worker_exports_telemetry",
+]
 
 ENV_PREFIX = "FUNCSCOPE_"
 EXPORTERS = ("auto", "azure-monitor", "otlp", "console", "none")
 SPAN_KINDS = ("internal", "trigger")
+LOG_MODES = ("auto", "export", "host")
+#: Libraries whose outgoing calls become dependency spans by default: the HTTP clients and the Azure SDK, and the
+#: PostgreSQL driver the Azure Monitor distro instruments too.
+DEFAULT_INSTRUMENTED = ("requests", "urllib", "urllib3", "httpx", "aiohttp", "azure_sdk", "psycopg2")
+#: Also known, on request only: web frameworks (run inside an HTTP function they make a SERVER span, so a second
+#: request in Application Insights).
+INSTRUMENTABLE = (*DEFAULT_INSTRUMENTED, "django", "fastapi", "flask")
+OTLP_PROTOCOLS = ("http/protobuf", "grpc")
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -61,6 +78,24 @@ def _parse_millis(raw: str) -> int:
     return value
 
 
+def _parse_names(raw: str) -> tuple[str, ...]:
+    if raw.lower() == "none":
+        return ()
+    names = tuple(dict.fromkeys(n.strip().lower() for n in raw.split(",") if n.strip()))
+    if any(n not in INSTRUMENTABLE for n in names):
+        raise ValueError(raw)
+    return names
+
+
+def _check_instrument(value: object) -> tuple[str, ...]:
+    if isinstance(value, str) or not isinstance(value, Sequence):
+        raise TypeError(f"instrument must be a list of library names, got {value!r}")
+    unknown = [n for n in value if n not in INSTRUMENTABLE]
+    if unknown:
+        raise ValueError(f"instrument: unknown {', '.join(map(repr, unknown))}; known: {', '.join(INSTRUMENTABLE)}")
+    return tuple(dict.fromkeys(value))
+
+
 def _check_ratio(name: str, value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= float(value) <= 1.0:
         raise ValueError(f"{name} must be a number from 0 to 1, got {value!r}")
@@ -95,9 +130,20 @@ class Settings:
     - `exporter` (`FUNCSCOPE_EXPORTER`, default "auto"): where funcscope sends telemetry when it configures the
       providers itself: "auto" (Azure Monitor and/or OTLP as their settings are present), "azure-monitor",
       "otlp", "console" or "none". Ignored when providers were configured already.
+    - `logs` (`FUNCSCOPE_LOGS`, default "auto"): "export" sends every log record (with its invocation fields and
+      trace and span ids) through an OpenTelemetry logger provider; "host" leaves logs to the Functions host,
+      which gets them from the worker; "auto" exports when the worker's own OpenTelemetry mode is on
+      (`PYTHON_ENABLE_OPENTELEMETRY`: the host then drops the logs the worker relays), else leaves them to the host.
+    - `instrument` (`FUNCSCOPE_INSTRUMENT`, comma-separated, or "none"; default `DEFAULT_INSTRUMENTED` less the
+      names in `OTEL_PYTHON_DISABLED_INSTRUMENTATIONS`): the libraries whose outgoing calls become CLIENT spans
+      under the invocation, each instrumented when the app first imports it.
+    - `azure_monitor_storage` (`FUNCSCOPE_AZURE_MONITOR_STORAGE`, default: the exporter's own directory under
+      the temp dir): where the Azure Monitor exporters keep telemetry that could not be sent, to retry it later;
+      "none" keeps nothing.
     - `service_name` (default: `OTEL_SERVICE_NAME`, else the site name): the resource's `service.name`.
     - `flush_timeout_ms` (`FUNCSCOPE_FLUSH_TIMEOUT_MS`, default 2000): the longest a flush may wait.
-    - `tracer_provider`, `meter_provider` (configure only): providers to use instead of the global ones.
+    - `tracer_provider`, `meter_provider`, `logger_provider` (configure only): providers to use instead of the
+      global ones.
     - `middleware` (configure only): the user's own middlewares, run after funcscope's own ones.
     """
 
@@ -109,10 +155,14 @@ class Settings:
     span_kind: str = "internal"
     sample_ratio: float = 1.0
     exporter: str = "auto"
+    logs: str = "auto"
+    instrument: tuple[str, ...] = DEFAULT_INSTRUMENTED
+    azure_monitor_storage: str | None = None
     service_name: str | None = None
     flush_timeout_ms: int = 2000
     tracer_provider: Any = None
     meter_provider: Any = None
+    logger_provider: Any = None
     middleware: tuple[Any, ...] = ()
 
     @classmethod
@@ -137,6 +187,15 @@ class Settings:
             exporter=_env(
                 env, ENV_PREFIX + "EXPORTER", _parse_choice(EXPORTERS), f"one of {', '.join(EXPORTERS)}", "auto"
             ),
+            logs=_env(env, ENV_PREFIX + "LOGS", _parse_choice(LOG_MODES), f"one of {', '.join(LOG_MODES)}", "auto"),
+            instrument=_env(
+                env,
+                ENV_PREFIX + "INSTRUMENT",
+                _parse_names,
+                f"'none' or a comma-separated list of {', '.join(INSTRUMENTABLE)}",
+                _default_instrumented(env),
+            ),
+            azure_monitor_storage=_env(env, ENV_PREFIX + "AZURE_MONITOR_STORAGE", str, "a directory", None),
             flush_timeout_ms=_env(
                 env, ENV_PREFIX + "FLUSH_TIMEOUT_MS", _parse_millis, "a whole number of milliseconds", 2000
             ),
@@ -158,6 +217,14 @@ class Settings:
             raise ValueError(f"span_kind must be one of {', '.join(SPAN_KINDS)}, got {checked['span_kind']!r}")
         if "exporter" in checked and checked["exporter"] not in EXPORTERS:
             raise ValueError(f"exporter must be one of {', '.join(EXPORTERS)}, got {checked['exporter']!r}")
+        if "logs" in checked and checked["logs"] not in LOG_MODES:
+            raise ValueError(f"logs must be one of {', '.join(LOG_MODES)}, got {checked['logs']!r}")
+        if "instrument" in checked:
+            checked["instrument"] = _check_instrument(checked["instrument"])
+        if "azure_monitor_storage" in checked and not isinstance(checked["azure_monitor_storage"], (str, type(None))):
+            raise TypeError(
+                f"azure_monitor_storage must be a directory or 'none', got {checked['azure_monitor_storage']!r}"
+            )
         if "service_name" in checked and not isinstance(checked["service_name"], (str, type(None))):
             raise TypeError(f"service_name must be a string, got {checked['service_name']!r}")
         if "flush_timeout_ms" in checked:
@@ -169,6 +236,47 @@ class Settings:
         if "middleware" in checked:
             checked["middleware"] = _check_middleware("middleware", checked["middleware"])
         return dataclasses.replace(self, **checked)
+
+
+def _default_instrumented(environ: Mapping[str, str]) -> tuple[str, ...]:
+    # The contrib instrumentations' own switch, which the Azure Monitor distro honours too.
+    disabled = {n.strip().lower() for n in environ.get("OTEL_PYTHON_DISABLED_INSTRUMENTATIONS", "").split(",")}
+    return tuple(n for n in DEFAULT_INSTRUMENTED if n not in disabled)
+
+
+# -- the worker's and OpenTelemetry's own settings that decide what funcscope sets up -----------------------------
+
+
+def worker_exports_telemetry(environ: Mapping[str, str] | None = None) -> bool:
+    """The worker's own OpenTelemetry mode (`PYTHON_ENABLE_OPENTELEMETRY`): the worker tells the host that it
+    exports its telemetry itself, and the host then drops the logs the worker relays."""
+    env = os.environ if environ is None else environ
+    return env.get("PYTHON_ENABLE_OPENTELEMETRY", "").strip().lower() in _TRUE
+
+
+def otlp_signal_configured(signal: str, environ: Mapping[str, str] | None = None) -> bool:
+    """An OTLP endpoint is set for `signal` ("traces", "metrics", "logs"): its own or the shared one."""
+    env = os.environ if environ is None else environ
+    return bool(env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or env.get(f"OTEL_EXPORTER_OTLP_{signal.upper()}_ENDPOINT"))
+
+
+def otlp_protocol(signal: str, environ: Mapping[str, str] | None = None) -> str:
+    """The OTLP protocol for `signal`: `OTEL_EXPORTER_OTLP_<SIGNAL>_PROTOCOL`, else `OTEL_EXPORTER_OTLP_PROTOCOL`,
+    else "http/protobuf". The exporters read every other OTLP setting themselves; the protocol decides which
+    exporter to build, so it is read here. A value Python's exporters do not offer gives one warning."""
+    env = os.environ if environ is None else environ
+    for name in (f"OTEL_EXPORTER_OTLP_{signal.upper()}_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"):
+        raw = env.get(name, "").strip().lower()
+        if raw:
+            if raw in OTLP_PROTOCOLS:
+                return raw
+            report_once(
+                ("setting", name),
+                f"funcscope: {name}={raw!r} is not one of {', '.join(OTLP_PROTOCOLS)} (the protocols of the "
+                "Python OTLP exporters); using http/protobuf.",
+            )
+            return "http/protobuf"
+    return "http/protobuf"
 
 
 @dataclass(frozen=True)

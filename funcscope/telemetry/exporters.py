@@ -1,52 +1,92 @@
-"""Which exporters funcscope sets up: by name, or under "auto" by the app settings that are present."""
+"""Which exporters funcscope sets up: by name, or under "auto" by the app settings that are present.
+
+- Azure Monitor when `APPLICATIONINSIGHTS_CONNECTION_STRING` is set: the distro builds the providers (see
+  `azure_monitor`), and the other exporters are added to them;
+- OTLP when an OTLP endpoint is set (`OTEL_EXPORTER_OTLP_ENDPOINT` for every signal, or a signal's own
+  `OTEL_EXPORTER_OTLP_<SIGNAL>_ENDPOINT` for that signal), over the protocol configured (see `otlp`);
+- the console only when asked for by name.
+"""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..shared.diagnostics import report_once
-from .azure_monitor import azure_monitor_exporters
-from .otlp import otlp_exporters
+from ..shared.settings import otlp_signal_configured
+from .azure_monitor import CONNECTION_STRING, check_azure_monitor
+from .otlp import SIGNALS, MissingOTLPExporter, otlp_exporters
 
-__all__ = ["exporters_for"]
+__all__ = ["Chosen", "exporters_for"]
+
+_LABELS = {"azure-monitor": "Azure Monitor", "otlp": "OTLP", "console": "console"}
 
 
-def _console_exporters() -> tuple[Any, Any]:
+@dataclass
+class Chosen:
+    """The exporters that could be set up: `names` in order; `azure_monitor` when the distro is to build the
+    providers; the other exporters' span, metric and log exporters."""
+
+    names: list[str] = field(default_factory=list)
+    azure_monitor: bool = False
+    spans: list[Any] = field(default_factory=list)
+    metrics: list[Any] = field(default_factory=list)
+    logs: list[Any] = field(default_factory=list)
+
+    def add(self, exporters: dict[str, Any]) -> None:
+        for signal, store in (("traces", self.spans), ("metrics", self.metrics), ("logs", self.logs)):
+            if signal in exporters:
+                store.append(exporters[signal])
+
+
+def _console_exporters(signals: tuple[str, ...]) -> dict[str, Any]:
+    from opentelemetry.sdk._logs.export import ConsoleLogRecordExporter
     from opentelemetry.sdk.metrics.export import ConsoleMetricExporter
     from opentelemetry.sdk.trace.export import ConsoleSpanExporter
 
-    return ConsoleSpanExporter(), ConsoleMetricExporter()
+    classes = {"traces": ConsoleSpanExporter, "metrics": ConsoleMetricExporter, "logs": ConsoleLogRecordExporter}
+    return {signal: classes[signal]() for signal in signals}
 
 
-# name: (what to call it, the app setting that turns it on under "auto" (None: only when asked for by name),
-# the factory of its span and metric exporters)
-_EXPORTERS: dict[str, tuple[str, str | None, Callable[[], tuple[Any, Any]]]] = {
-    "azure-monitor": ("Azure Monitor", "APPLICATIONINSIGHTS_CONNECTION_STRING", azure_monitor_exporters),
-    "otlp": ("OTLP", "OTEL_EXPORTER_OTLP_ENDPOINT", otlp_exporters),
-    "console": ("console", None, _console_exporters),
-}
+def _wanted_signals(name: str, choice: str, export_logs: bool) -> tuple[str, ...]:
+    signals = SIGNALS if export_logs else SIGNALS[:2]
+    if choice != "auto":
+        return signals
+    if name == "azure-monitor":
+        return signals if os.environ.get(CONNECTION_STRING) else ()
+    if name == "otlp":
+        return tuple(s for s in signals if otlp_signal_configured(s))
+    return ()  # the console only by name
 
 
-def exporters_for(choice: str) -> tuple[list[Any], list[Any], list[str]]:
-    spans: list[Any] = []
-    metric: list[Any] = []
-    names: list[str] = []
+def exporters_for(choice: str, export_logs: bool) -> Chosen:
+    """The exporters for the `exporter` setting; each one that cannot be set up gives one warning that says why.
+    Log exporters only when `export_logs`."""
+    chosen = Chosen()
     asked = False  # an exporter was asked for; if it could not be set up, its own warning says why
-    for name, (label, setting, factory) in _EXPORTERS.items():
-        if choice == "auto" and not (setting and os.environ.get(setting)):
-            continue
+    for name, label in _LABELS.items():
         if choice not in ("auto", name):
+            continue
+        signals = _wanted_signals(name, choice, export_logs)
+        if not signals:
             continue
         asked = True
         try:
-            span_exporter, metric_exporter = factory()
+            if name == "azure-monitor":
+                check_azure_monitor()
+                chosen.azure_monitor = True
+            elif name == "otlp":
+                chosen.add(otlp_exporters(signals))
+            else:
+                chosen.add(_console_exporters(signals))
+        except MissingOTLPExporter as exc:
+            report_once(("telemetry", "missing", name, exc.protocol), str(exc))
         except ImportError:
             report_once(
                 ("telemetry", "missing", name),
-                f"funcscope: {setting or name} asks for the {label} exporter, which is not installed; add "
-                f"'funcscope[{name}]' to requirements.txt.",
+                f"funcscope: {CONNECTION_STRING if choice == 'auto' else 'exporter=' + name} asks for the {label} "
+                f"exporter, which is not installed; add 'funcscope[{name}]' to requirements.txt.",
             )
         except Exception as exc:  # e.g. a malformed connection string
             report_once(
@@ -54,13 +94,11 @@ def exporters_for(choice: str) -> tuple[list[Any], list[Any], list[str]]:
                 f"funcscope: the {label} exporter could not be set up ({exc}); nothing is sent there.",
             )
         else:
-            spans.append(span_exporter)
-            metric.append(metric_exporter)
-            names.append(name)
-    if not names and not asked and choice != "none":
+            chosen.names.append(name)
+    if not chosen.names and not asked and choice != "none":
         report_once(
             ("telemetry", "no-exporter"),
             "funcscope: no exporter is configured, so spans and metrics are recorded but sent nowhere. Set "
             "APPLICATIONINSIGHTS_CONNECTION_STRING or OTEL_EXPORTER_OTLP_ENDPOINT, or configure(exporter='console').",
         )
-    return spans, metric, names
+    return chosen

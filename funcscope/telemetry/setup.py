@@ -1,12 +1,16 @@
-"""Where funcscope's spans and metrics go: the OpenTelemetry providers, set up once per process.
+"""Where funcscope's spans, metrics and logs go: the OpenTelemetry providers, set up once per process.
 
 Order of preference, first match wins:
-1. providers passed to `configure(tracer_provider=..., meter_provider=...)`;
+1. providers passed to `configure(tracer_provider=..., meter_provider=..., logger_provider=...)`;
 2. global providers someone already configured (the user, or the worker itself when
    `PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY` is on) - reused, never configured twice;
-3. providers funcscope configures and installs globally, exporting to Azure Monitor when
-   `APPLICATIONINSIGHTS_CONNECTION_STRING` is set, to OTLP when `OTEL_EXPORTER_OTLP_ENDPOINT` is set, to the
-   console when asked (`exporter="console"`); when nothing would export, one warning says so.
+3. providers funcscope configures and installs globally (see `exporters`): through the Azure Monitor distro when
+   `APPLICATIONINSIGHTS_CONNECTION_STRING` is set (see `azure_monitor`), else the SDK's; exporting to Azure
+   Monitor, to OTLP when an OTLP endpoint is set (see `otlp`), to the console when asked (`exporter="console"`);
+   when nothing would export, one warning says so.
+
+Whichever they are, a tracer provider whose sampler does not follow the host's sampled flag gets one warning (see
+`sampling`), and log records are exported through the logger provider when the `logs` setting asks (see `logs`).
 
 Spans leave through a `BatchSpanProcessor`, so exporting never blocks an invocation; `flush()` and `shutdown()`
 wait at most `flush_timeout_ms`. The SDK's own `force_flush`/`shutdown` do not keep to their timeouts (they wait
@@ -26,10 +30,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from opentelemetry import metrics, trace
+from opentelemetry._logs import get_logger_provider
 
 from ..shared.diagnostics import report_once
+from .azure_monitor import set_up_azure_monitor
 from .exporters import exporters_for
+from .logs import export_records, exports_logs, stop_exporting_records
 from .resource import build_resource
+from .sampling import sampler_finding
 
 __all__ = ["Telemetry", "setup_telemetry"]
 
@@ -57,7 +65,16 @@ class Telemetry:
     _owned: list[Any] = field(default_factory=list)
     _tracer_provider: Any = None
     _meter_provider: Any = None
+    _logger_provider: Any = None  # the provider log records are exported through, when they are
     _stuck: _FlushJob | None = None  # a flush that outlived its timeout, still waiting on an exporter
+
+    @property
+    def tracer_provider(self) -> Any:
+        return self._tracer_provider
+
+    @property
+    def meter_provider(self) -> Any:
+        return self._meter_provider
 
     def flush(self, timeout_ms: int | None = None) -> bool:
         """Push buffered telemetry out, waiting at most `timeout_ms` (default: the configured flush timeout)."""
@@ -81,7 +98,7 @@ class Telemetry:
 
     def _flush_providers(self, timeout_ms: int) -> bool:
         ok = True
-        for provider in (self._tracer_provider, self._meter_provider):
+        for provider in (self._tracer_provider, self._meter_provider, self._logger_provider):
             force_flush = getattr(provider, "force_flush", None)
             if force_flush is None:
                 continue
@@ -171,17 +188,27 @@ def setup_telemetry(
     *,
     tracer_provider: Any = None,
     meter_provider: Any = None,
+    logger_provider: Any = None,
     exporter: str = "auto",
     service_name: str | None = None,
     flush_timeout_ms: int = 2000,
     want_metrics: bool = True,
+    logs: str = "auto",
+    azure_monitor_storage: str | None = None,
 ) -> Telemetry:
-    """The providers to emit with, by the order of preference in this module's docstring."""
+    """The providers to emit with, by the order of preference in this module's docstring; with log records
+    exported when the `logs` setting asks for it (see `logs.exports_logs`)."""
     from .. import __version__
 
     _flusher.start()  # now, while threads can be started: the last flush runs at interpreter exit
+    export_logs = exports_logs(logs)
 
     def reuse(tp: Any, mp: Any, source: str) -> Telemetry:
+        finding = sampler_finding(tp)
+        if finding is not None:
+            report_once(("telemetry", "sampler"), finding)
+        lp = logger_provider if logger_provider is not None else get_logger_provider()
+        exported = _export_records_to(lp if _is_configured_logger_provider(lp) else None, export_logs)
         return Telemetry(
             tp.get_tracer(INSTRUMENTATION_NAME, __version__),
             mp.get_meter(INSTRUMENTATION_NAME, __version__),
@@ -189,9 +216,10 @@ def setup_telemetry(
             flush_timeout_ms=flush_timeout_ms,
             _tracer_provider=tp,
             _meter_provider=mp,
+            _logger_provider=lp if exported else None,
         )
 
-    if tracer_provider is not None or meter_provider is not None:
+    if tracer_provider is not None or meter_provider is not None or logger_provider is not None:
         return reuse(
             tracer_provider if tracer_provider is not None else trace.get_tracer_provider(),
             meter_provider if meter_provider is not None else metrics.get_meter_provider(),
@@ -211,37 +239,105 @@ def setup_telemetry(
                     "recorded into a no-op meter. Configure a MeterProvider to export them.",
                 )
             return reuse(tp, mp, "global")
-        _configured = _configure_providers(exporter, service_name, flush_timeout_ms, __version__)
+        _configured = _configure_providers(
+            exporter, service_name, flush_timeout_ms, __version__, export_logs, azure_monitor_storage
+        )
         return _configured
 
 
-def _configure_providers(exporter: str, service_name: str | None, flush_timeout_ms: int, version: str) -> Telemetry:
-    from opentelemetry.sdk.metrics import MeterProvider
-    from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
-    from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import BatchSpanProcessor
-    from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased
+def _is_configured_logger_provider(provider: object) -> bool:
+    return type(provider).__name__ not in ("ProxyLoggerProvider", "NoOpLoggerProvider")
 
-    span_exporters, metric_exporters, names = exporters_for(exporter)
+
+def _export_records_to(logger_provider: Any, export_logs: bool) -> bool:
+    """Route log records to `logger_provider` when logs are to be exported; True when they are."""
+    if not export_logs:
+        stop_exporting_records()
+        return False
+    if logger_provider is None:
+        report_once(
+            ("telemetry", "no-logger-provider"),
+            "funcscope: logs are to be exported (FUNCSCOPE_LOGS, or PYTHON_ENABLE_OPENTELEMETRY) but no logger "
+            "provider is configured, so no log record is exported. Configure a LoggerProvider, pass "
+            "configure(logger_provider=...), or let funcscope set the providers up.",
+        )
+        return False
+    export_records(logger_provider)
+    return True
+
+
+def _configure_providers(
+    exporter: str,
+    service_name: str | None,
+    flush_timeout_ms: int,
+    version: str,
+    export_logs: bool,
+    azure_monitor_storage: str | None,
+) -> Telemetry:
+    from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
+    from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    chosen = exporters_for(exporter, export_logs)
     resource = build_resource(service_name)
-    # funcscope samples invocation spans itself (host's flag, or its ratio for roots); the provider follows
-    # the parent, so spans the user starts inside an invocation share its decision.
+    span_processors = [BatchSpanProcessor(e) for e in chosen.spans]
+    readers = [PeriodicExportingMetricReader(e) for e in chosen.metrics]
+    log_processors = [BatchLogRecordProcessor(e) for e in chosen.logs]
     # funcscope shuts these down itself at exit, after ending the invocations still in flight, so their spans
     # are exported too (the SDK's own exit handler would run first and drop them).
-    tracer_provider = TracerProvider(resource=resource, sampler=ParentBased(ALWAYS_ON), shutdown_on_exit=False)
-    for span_exporter in span_exporters:
-        tracer_provider.add_span_processor(BatchSpanProcessor(span_exporter))
-    readers = [PeriodicExportingMetricReader(m) for m in metric_exporters]
-    meter_provider = MeterProvider(resource=resource, metric_readers=readers, shutdown_on_exit=False)
-    trace.set_tracer_provider(tracer_provider)
-    metrics.set_meter_provider(meter_provider)
+    if chosen.azure_monitor:
+        tracer_provider, meter_provider, logger_provider = set_up_azure_monitor(
+            resource,
+            span_processors=span_processors,
+            metric_readers=readers,
+            log_record_processors=log_processors,
+            export_logs=export_logs,
+            storage=azure_monitor_storage,
+        )
+    else:
+        tracer_provider, meter_provider, logger_provider = _sdk_providers(
+            resource, span_processors, readers, log_processors if export_logs and log_processors else None
+        )
+    # funcscope samples invocation spans itself (host's flag, or its ratio for roots); the provider must follow
+    # the parent, so spans the user starts inside an invocation share its decision.
+    finding = sampler_finding(tracer_provider)
+    if finding is not None:
+        report_once(("telemetry", "sampler"), finding)
+    if logger_provider is not None and not _export_records_to(logger_provider, True):
+        logger_provider = None
     return Telemetry(
         tracer_provider.get_tracer(INSTRUMENTATION_NAME, version),
         meter_provider.get_meter(INSTRUMENTATION_NAME, version),
         "funcscope",
-        exporters=tuple(names),
+        exporters=tuple(chosen.names),
         flush_timeout_ms=flush_timeout_ms,
-        _owned=[tracer_provider, meter_provider],
+        _owned=[p for p in (tracer_provider, meter_provider, logger_provider) if p is not None],
         _tracer_provider=tracer_provider,
         _meter_provider=meter_provider,
+        _logger_provider=logger_provider,
     )
+
+
+def _sdk_providers(
+    resource: Any, span_processors: list[Any], readers: list[Any], log_processors: list[Any] | None
+) -> tuple[Any, Any, Any]:
+    """Providers of the SDK for the exporters other than Azure Monitor, installed globally. The sampler is the
+    SDK's choice from `OTEL_TRACES_SAMPLER`, parent-based by default."""
+    from opentelemetry._logs import set_logger_provider
+    from opentelemetry.sdk._logs import LoggerProvider
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.trace import TracerProvider
+
+    tracer_provider = TracerProvider(resource=resource, shutdown_on_exit=False)
+    for processor in span_processors:
+        tracer_provider.add_span_processor(processor)
+    meter_provider = MeterProvider(resource=resource, metric_readers=readers, shutdown_on_exit=False)
+    trace.set_tracer_provider(tracer_provider)
+    metrics.set_meter_provider(meter_provider)
+    logger_provider = None
+    if log_processors is not None:
+        logger_provider = LoggerProvider(resource=resource, shutdown_on_exit=False)
+        for log_processor in log_processors:
+            logger_provider.add_log_record_processor(log_processor)
+        set_logger_provider(logger_provider)
+    return tracer_provider, meter_provider, logger_provider
