@@ -35,7 +35,7 @@ def spans() -> InMemorySpanExporter:
 
 
 # Unit tests start from a runner with no process-wide patches; tests that want them switch them on.
-PLAIN = Settings(metrics=False, propagation=False, log_enrichment=False)
+PLAIN = Settings(metrics=False, propagation=False, log_enrichment=False, instrument=())
 
 
 @pytest.fixture(autouse=True)

@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from contextvars import Token
 from typing import Any
 
-from ..instrumentation import threads
+from ..instrumentation import outgoing, threads
 from ..instrumentation.logging import install_log_enrichment, uninstall_log_enrichment
 from ..middleware.metrics import MetricsMiddleware
 from ..middleware.retry import RetryMiddleware
@@ -89,6 +89,7 @@ class InvocationRunner:
         with self._lock:
             self._base = Pipeline(self._middlewares(self._settings))
             self._pipelines = {}
+            _instrument_outgoing(self._settings, self.telemetry)
             return self._base
 
     def set_function_options(self, function_name: str, options: FunctionOptions) -> None:
@@ -118,10 +119,13 @@ class InvocationRunner:
         telemetry = self._telemetry = setup_telemetry(
             tracer_provider=settings.tracer_provider,
             meter_provider=settings.meter_provider,
+            logger_provider=settings.logger_provider,
             exporter=settings.exporter,
             service_name=settings.service_name,
             flush_timeout_ms=settings.flush_timeout_ms,
             want_metrics=settings.metrics,
+            logs=settings.logs,
+            azure_monitor_storage=settings.azure_monitor_storage,
         )
         stack: list[Any] = []
         if settings.tracing:
@@ -294,6 +298,15 @@ def _apply_process_wide(settings: Settings) -> None:
         install_log_enrichment()
     else:
         uninstall_log_enrichment()
+    if not (settings.enabled and settings.instrument):
+        outgoing.uninstrument()  # else instrumented with the providers, once they are set up (see _build)
+
+
+def _instrument_outgoing(settings: Settings, telemetry: Telemetry) -> None:
+    # Outgoing calls emit to the providers the pipeline emits to, so they are instrumented once they are known.
+    outgoing.instrument(
+        settings.instrument if settings.enabled else (), telemetry.tracer_provider, telemetry.meter_provider
+    )
 
 
 def _reset(token: Token[Any]) -> None:
