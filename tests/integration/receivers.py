@@ -1,9 +1,12 @@
 """Telemetry receivers on 127.0.0.1 for export tests: what the real exporters post, decoded into plain dicts.
 
-- `OTLPReceiver`: OTLP/HTTP (protobuf), `POST /v1/traces` and `POST /v1/metrics`.
+- `OTLPReceiver`: OTLP/HTTP (protobuf), `POST /v1/traces`, `/v1/metrics` and `/v1/logs`.
+- `OTLPGrpcReceiver`: OTLP/gRPC, the trace, metrics and logs services.
 - `AppInsightsReceiver`: Application Insights ingestion, `POST /v2.1/track` (JSON envelopes, gzip'd or not).
+- `Downstream`: what a function calls out to: records each request's method, path and `traceparent`, and answers
+  200 with the headers an Azure Storage client expects, so a real Azure SDK client can call it.
 
-Each runs a threaded HTTP server on an ephemeral port until `close()`. `hold()` makes every later POST wait
+The HTTP ones run a threaded HTTP server on an ephemeral port until `close()`. `hold()` makes every later POST wait
 (the client sees a server that does not answer) until `release()` or `close()`, to stand in for a slow backend.
 `GET /_status` answers even while POSTs are held, so a child process can tell when its exporter is stuck.
 """
@@ -17,7 +20,7 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-__all__ = ["AppInsightsReceiver", "OTLPReceiver", "Receiver"]
+__all__ = ["AppInsightsReceiver", "Downstream", "OTLPGrpcReceiver", "OTLPReceiver", "Receiver"]
 
 
 class _Server(ThreadingHTTPServer):
@@ -148,42 +151,32 @@ def _hex(raw: bytes) -> str | None:
     return raw.hex() if raw else None
 
 
-class OTLPReceiver(Receiver):
-    """Accepts OTLP/HTTP protobuf exports; `spans()` and `metrics()` flatten what arrived."""
+class _OTLPStore:
+    """The export requests an OTLP receiver got, flattened: `spans()`, `metrics()` and `log_records()`."""
 
-    def __init__(self) -> None:
+    def _init_store(self) -> None:
+        self._store_lock = threading.Lock()
         self._trace_requests: list[Any] = []
         self._metric_requests: list[Any] = []
-        super().__init__()
+        self._log_requests: list[Any] = []
 
-    def accept(self, path: str, body: bytes) -> tuple[int, str, bytes]:
-        from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
-        from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
+    def _keep(self, signal: str, request: Any) -> None:
+        with self._store_lock:
+            {"traces": self._trace_requests, "metrics": self._metric_requests, "logs": self._log_requests}[
+                signal
+            ].append(request)
 
-        if path == "/v1/traces":
-            request, response = (
-                trace_service_pb2.ExportTraceServiceRequest(),
-                trace_service_pb2.ExportTraceServiceResponse(),
+    def _requests(self, signal: str) -> list[Any]:
+        with self._store_lock:
+            return list(
+                {"traces": self._trace_requests, "metrics": self._metric_requests, "logs": self._log_requests}[signal]
             )
-            store = self._trace_requests
-        elif path == "/v1/metrics":
-            request = metrics_service_pb2.ExportMetricsServiceRequest()
-            response = metrics_service_pb2.ExportMetricsServiceResponse()
-            store = self._metric_requests
-        else:
-            return 404, "text/plain", b"not found"
-        request.ParseFromString(body)
-        with self._cond:
-            store.append(request)
-        return 200, "application/x-protobuf", response.SerializeToString()
 
     def spans(self) -> list[dict[str, Any]]:
         from opentelemetry.proto.trace.v1 import trace_pb2
 
-        with self._cond:
-            requests = list(self._trace_requests)
         out = []
-        for request in requests:
+        for request in self._requests("traces"):
             for resource_spans in request.resource_spans:
                 resource = _attributes(resource_spans.resource.attributes)
                 for scope_spans in resource_spans.scope_spans:
@@ -208,10 +201,8 @@ class OTLPReceiver(Receiver):
 
     def metrics(self) -> list[dict[str, Any]]:
         """One dict per data point: metric name, resource, point attributes and value (sum) or count (histogram)."""
-        with self._cond:
-            requests = list(self._metric_requests)
         out = []
-        for request in requests:
+        for request in self._requests("metrics"):
             for resource_metrics in request.resource_metrics:
                 resource = _attributes(resource_metrics.resource.attributes)
                 for scope_metrics in resource_metrics.scope_metrics:
@@ -229,6 +220,124 @@ class OTLPReceiver(Receiver):
                                 entry["value"] = getattr(point, point.WhichOneof("value"))
                             out.append(entry)
         return out
+
+    def log_records(self) -> list[dict[str, Any]]:
+        """One dict per log record: body, severity, attributes, trace and span ids, scope (the logger's name)."""
+        out = []
+        for request in self._requests("logs"):
+            for resource_logs in request.resource_logs:
+                resource = _attributes(resource_logs.resource.attributes)
+                for scope_logs in resource_logs.scope_logs:
+                    for record in scope_logs.log_records:
+                        out.append(
+                            {
+                                "body": _any_value(record.body),
+                                "severity": record.severity_text,
+                                "attributes": _attributes(record.attributes),
+                                "trace_id": _hex(record.trace_id),
+                                "span_id": _hex(record.span_id),
+                                "scope": scope_logs.scope.name,
+                                "resource": resource,
+                            }
+                        )
+        return out
+
+
+class OTLPReceiver(_OTLPStore, Receiver):
+    """Accepts OTLP/HTTP protobuf exports."""
+
+    def __init__(self) -> None:
+        self._init_store()
+        super().__init__()
+
+    def accept(self, path: str, body: bytes) -> tuple[int, str, bytes]:
+        from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
+        from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
+        from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
+
+        services = {
+            "/v1/traces": (
+                "traces",
+                trace_service_pb2.ExportTraceServiceRequest,
+                trace_service_pb2.ExportTraceServiceResponse,
+            ),
+            "/v1/metrics": (
+                "metrics",
+                metrics_service_pb2.ExportMetricsServiceRequest,
+                metrics_service_pb2.ExportMetricsServiceResponse,
+            ),
+            "/v1/logs": ("logs", logs_service_pb2.ExportLogsServiceRequest, logs_service_pb2.ExportLogsServiceResponse),
+        }
+        if path not in services:
+            return 404, "text/plain", b"not found"
+        signal, request_type, response_type = services[path]
+        request = request_type()
+        request.ParseFromString(body)
+        self._keep(signal, request)
+        return 200, "application/x-protobuf", response_type().SerializeToString()
+
+
+class OTLPGrpcReceiver(_OTLPStore):
+    """Accepts OTLP/gRPC exports (insecure, on 127.0.0.1) for traces, metrics and logs until `close()`."""
+
+    def __init__(self) -> None:
+        from concurrent import futures
+
+        import grpc
+        from opentelemetry.proto.collector.logs.v1 import logs_service_pb2, logs_service_pb2_grpc
+        from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2, metrics_service_pb2_grpc
+        from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
+
+        self._init_store()
+        self._cond = threading.Condition()
+        self.calls: list[str] = []
+        receiver = self
+
+        def service(base: type, signal: str, response_type: type) -> Any:
+            class Service(base):  # type: ignore[misc, valid-type]
+                def Export(self, request: Any, context: Any) -> Any:  # noqa: N802 - the gRPC method's name
+                    receiver._keep(signal, request)
+                    with receiver._cond:
+                        receiver.calls.append(signal)
+                        receiver._cond.notify_all()
+                    return response_type()
+
+            return Service()
+
+        self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+        trace_service_pb2_grpc.add_TraceServiceServicer_to_server(
+            service(
+                trace_service_pb2_grpc.TraceServiceServicer, "traces", trace_service_pb2.ExportTraceServiceResponse
+            ),
+            self._server,
+        )
+        metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(
+            service(
+                metrics_service_pb2_grpc.MetricsServiceServicer,
+                "metrics",
+                metrics_service_pb2.ExportMetricsServiceResponse,
+            ),
+            self._server,
+        )
+        logs_service_pb2_grpc.add_LogsServiceServicer_to_server(
+            service(logs_service_pb2_grpc.LogsServiceServicer, "logs", logs_service_pb2.ExportLogsServiceResponse),
+            self._server,
+        )
+        self.port = self._server.add_insecure_port("127.0.0.1:0")
+        self._server.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def close(self) -> None:
+        self._server.stop(grace=None).wait(10)
+
+    def __enter__(self) -> OTLPGrpcReceiver:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 # -- Application Insights ingestion ---------------------------------------------------------------------
@@ -264,3 +373,35 @@ class AppInsightsReceiver(Receiver):
         with self._cond:
             envelopes = list(self._envelopes)
         return [e for e in envelopes if base_type is None or e.get("data", {}).get("baseType") == base_type]
+
+
+# -- what functions call ------------------------------------------------------------------------------------------
+
+
+class Downstream(Receiver):
+    """Answers every request 200 (GET, HEAD, POST, PUT, ...) and records `(method, path, traceparent)`."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str, str | None]] = []
+        super().__init__()
+        handler = self._server.RequestHandlerClass
+        receiver = self
+
+        def answer(request: Any) -> None:
+            length = int(request.headers.get("Content-Length") or 0)
+            if length:
+                request.rfile.read(length)
+            with receiver._cond:
+                receiver.calls.append((request.command, request.path, request.headers.get("traceparent")))
+                receiver._cond.notify_all()
+            # What an Azure Storage service answers (get_container_properties): enough for the SDK to parse.
+            request.send_response(200)
+            request.send_header("Content-Length", "0")
+            request.send_header("x-ms-request-id", "00000000-0000-0000-0000-000000000001")
+            request.send_header("x-ms-version", "2025-01-05")
+            request.send_header("Last-Modified", "Tue, 01 Dec 2026 00:00:00 GMT")
+            request.send_header("ETag", '"0x1"')
+            request.end_headers()
+
+        for method in ("GET", "HEAD", "POST", "PUT", "DELETE"):
+            setattr(handler, f"do_{method}", answer)

@@ -8,6 +8,12 @@ import pytest
 
 from funcscope import FunctionOptions, Settings
 from funcscope.shared.diagnostics import forget_reports
+from funcscope.shared.settings import (
+    DEFAULT_INSTRUMENTED,
+    otlp_protocol,
+    otlp_signal_configured,
+    worker_exports_telemetry,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -33,6 +39,9 @@ def test_from_env():
         ({"FUNCSCOPE_SAMPLE_RATIO": "lots"}, "sample_ratio", 1.0),
         ({"FUNCSCOPE_SAMPLE_RATIO": "1.5"}, "sample_ratio", 1.0),
         ({"FUNCSCOPE_SAMPLE_RATIO": "-0.1"}, "sample_ratio", 1.0),
+        ({"FUNCSCOPE_SPAN_KIND": "server"}, "span_kind", "internal"),
+        ({"FUNCSCOPE_LOGS": "both"}, "logs", "auto"),
+        ({"FUNCSCOPE_INSTRUMENT": "requests,curl"}, "instrument", DEFAULT_INSTRUMENTED),
     ],
 )
 def test_bad_env_value_gives_default_and_one_warning(env, field, default, caplog):
@@ -61,6 +70,11 @@ def test_with_options():
         ({"enabled": "yes"}, TypeError, "enabled"),
         ({"middleware": "trace"}, TypeError, "middleware"),
         ({"middleware": [object()]}, TypeError, "before()"),
+        ({"span_kind": "server"}, ValueError, "span_kind"),
+        ({"logs": "both"}, ValueError, "logs"),
+        ({"instrument": "requests"}, TypeError, "instrument"),
+        ({"instrument": ["requests", "curl"]}, ValueError, "'curl'"),
+        ({"azure_monitor_storage": 3}, TypeError, "azure_monitor_storage"),
     ],
 )
 def test_bad_options_raise_clearly(options, error, text):
@@ -76,3 +90,47 @@ def test_function_options_validation():
         FunctionOptions(attributes={1: "x"})
     with pytest.raises(TypeError):
         FunctionOptions(tracing="off")
+
+
+def test_telemetry_settings_from_env():
+    s = Settings.from_env(
+        {
+            "FUNCSCOPE_SPAN_KIND": "Trigger",
+            "FUNCSCOPE_LOGS": "export",
+            "FUNCSCOPE_INSTRUMENT": "httpx, requests,httpx",
+            "FUNCSCOPE_AZURE_MONITOR_STORAGE": "none",
+        }
+    )
+    assert (s.span_kind, s.logs, s.instrument, s.azure_monitor_storage) == (
+        "trigger",
+        "export",
+        ("httpx", "requests"),
+        "none",
+    )
+    assert Settings.from_env({"FUNCSCOPE_INSTRUMENT": "none"}).instrument == ()
+    # the contrib instrumentations' own switch takes libraries out of the default
+    disabled = Settings.from_env({"OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "requests, azure_sdk"}).instrument
+    assert disabled == tuple(n for n in DEFAULT_INSTRUMENTED if n not in ("requests", "azure_sdk"))
+
+
+def test_worker_opentelemetry_mode():
+    assert worker_exports_telemetry({"PYTHON_ENABLE_OPENTELEMETRY": "True"})
+    assert not worker_exports_telemetry({"PYTHON_ENABLE_OPENTELEMETRY": "false"})
+    assert not worker_exports_telemetry({})
+
+
+def test_otlp_protocol_per_signal_then_shared_then_default(caplog):
+    env = {"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc", "OTEL_EXPORTER_OTLP_LOGS_PROTOCOL": "http/protobuf"}
+    assert [otlp_protocol(s, env) for s in ("traces", "metrics", "logs")] == ["grpc", "grpc", "http/protobuf"]
+    assert otlp_protocol("traces", {}) == "http/protobuf"
+    caplog.set_level(logging.WARNING, logger="funcscope")
+    for _ in range(3):
+        assert otlp_protocol("traces", {"OTEL_EXPORTER_OTLP_PROTOCOL": "http/json"}) == "http/protobuf"
+    (warning,) = [r.getMessage() for r in caplog.records if r.name == "funcscope"]
+    assert "http/json" in warning and "grpc" in warning
+
+
+def test_otlp_signal_configured_by_shared_or_own_endpoint():
+    assert otlp_signal_configured("logs", {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318"})
+    own = {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://127.0.0.1:4318/v1/traces"}
+    assert otlp_signal_configured("traces", own) and not otlp_signal_configured("metrics", own)
