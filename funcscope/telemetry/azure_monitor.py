@@ -11,8 +11,10 @@ with its exporters and processors. funcscope calls it with:
 - none of the distro's library instrumentations at set-up: it would import every instrumented library that is
   installed (Django, Flask, FastAPI, psycopg2, ...), used or not. funcscope instruments the same libraries when the
   app imports them (`funcscope.instrumentation.outgoing`);
-- live metrics off: the host's Live Metrics shows every execution already, and the distro's would poll a public
-  endpoint from every worker process;
+- live metrics and performance counters off: the host's Live Metrics shows every execution already, and the
+  distro's would poll a public endpoint from every worker process; the host reports the instance's performance
+  counters, while the distro's add a processor to every span and log record and, when two collections come
+  close together (a flush), log a ZeroDivisionError that is exported as an exception item;
 - the offline retry storage of `azure_monitor_storage` (see `storage_options`), and the processors of the other
   exporters funcscope sends to (OTLP, console), so every exporter sees the same spans, metrics and logs.
 """
@@ -83,19 +85,19 @@ def storage_directory(storage: str | None) -> str | None:
 
 
 @contextlib.contextmanager
-def _environ_defaults(**defaults: str) -> Iterator[None]:
-    # The distro reads these from the environment only; set what the user has not, for the call alone.
-    previous = {name: os.environ.get(name) for name in defaults}
-    for name, value in defaults.items():
-        if not previous[name]:
-            os.environ[name] = value
+def _environ_for_the_call(defaults: dict[str, str], overrides: dict[str, str]) -> Iterator[None]:
+    # The distro reads these from the environment only: set the defaults the user has not set, and the overrides,
+    # for the call alone.
+    changes = {name: value for name, value in defaults.items() if not os.environ.get(name)} | overrides
+    previous = {name: os.environ.get(name) for name in changes}
+    os.environ.update(changes)
     try:
         yield
     finally:
         for name, old in previous.items():
             if old is None:
                 os.environ.pop(name, None)
-            elif not old:
+            else:
                 os.environ[name] = old
 
 
@@ -115,14 +117,15 @@ def set_up_azure_monitor(
     from opentelemetry import metrics, trace
     from opentelemetry._logs import get_logger_provider
 
-    with _environ_defaults(
-        OTEL_TRACES_SAMPLER="parentbased_always_on",
-        OTEL_EXPERIMENTAL_RESOURCE_DETECTORS="otel",
+    with _environ_for_the_call(
+        {"OTEL_TRACES_SAMPLER": "parentbased_always_on", "OTEL_EXPERIMENTAL_RESOURCE_DETECTORS": "otel"},
+        # The distro overwrites its disable_logging option with what this setting says.
+        {} if export_logs else {"OTEL_LOGS_EXPORTER": "none"},
     ):
         configure_azure_monitor(
             resource=resource,
             enable_live_metrics=False,
-            disable_logging=not export_logs,
+            enable_performance_counters=False,
             instrumentation_options={name: {"enabled": False} for name in DISTRO_INSTRUMENTATIONS},
             span_processors=list(span_processors),
             metric_readers=list(metric_readers),
