@@ -1,5 +1,5 @@
-"""`funcscope bench`: overhead and throughput of every configuration, measured in one run, with tables, JSON and a
-chart."""
+"""`funcscope bench`: overhead, throughput and cold start of every configuration, measured in one run, with tables,
+JSON and a chart."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .coldstart import COLDSTART_CONFIGS
 from .configs import OVERHEAD_CONFIGS, THROUGHPUT_CONFIGS
 from .overhead import MODES as OVERHEAD_MODES
 from .throughput import MODES as THROUGHPUT_MODES
@@ -31,11 +32,13 @@ class BenchPlan:
     invocations: int = 3000
     throughput_rounds: int = 3
     seconds_per_cell: float = 1.0
+    coldstart_configs: Sequence[str] = COLDSTART_CONFIGS
+    coldstart_rounds: int = 7
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def quick(cls, **changes: Any) -> BenchPlan:
-        plan = cls(overhead_rounds=3, invocations=1000, throughput_rounds=1, seconds_per_cell=0.15)
+        plan = cls(overhead_rounds=3, invocations=1000, throughput_rounds=1, seconds_per_cell=0.15, coldstart_rounds=2)
         for key, value in changes.items():
             setattr(plan, key, value)
         return plan
@@ -81,7 +84,8 @@ class _Progress:
 
 
 def run_bench(plan: BenchPlan, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """Run the plan; returns {"machine", "overhead", "throughput"} (the JSON document)."""
+    """Run the plan; returns {"machine", "overhead", "throughput", "coldstart"} (the JSON document)."""
+    from .coldstart import measure_coldstart
     from .overhead import measure_overhead
     from .report import machine_info
     from .throughput import cells, measure_throughput
@@ -91,9 +95,10 @@ def run_bench(plan: BenchPlan, progress: Callable[[str], None] | None = None) ->
         "invocations_per_round": plan.invocations,
         "throughput_rounds": plan.throughput_rounds,
         "seconds_per_cell": plan.seconds_per_cell,
+        "coldstart_rounds": plan.coldstart_rounds,
         **plan.extra,
     }
-    result: dict[str, Any] = {"machine": machine_info(run), "overhead": [], "throughput": []}
+    result: dict[str, Any] = {"machine": machine_info(run), "overhead": [], "throughput": [], "coldstart": []}
     started = time.monotonic()
     if plan.overhead_configs and plan.overhead_modes:
         result["overhead"] = measure_overhead(
@@ -111,6 +116,8 @@ def run_bench(plan: BenchPlan, progress: Callable[[str], None] | None = None) ->
             seconds_per_cell=plan.seconds_per_cell,
             progress=progress,
         )
+    if plan.coldstart_configs:
+        result["coldstart"] = measure_coldstart(plan.coldstart_configs, plan.coldstart_rounds, progress=progress)
     result["machine"]["run"]["elapsed_s"] = round(time.monotonic() - started, 1)
     if "load_average" in result["machine"]:
         result["machine"]["load_average_end"] = machine_info()["load_average"]
@@ -126,6 +133,7 @@ def _steps(plan: BenchPlan) -> int:
     if plan.throughput_configs and plan.throughput_modes and plan.workloads:
         matrix = cells(plan.throughput_modes, plan.workloads)
         total += len(plan.throughput_configs) * len(matrix) * plan.throughput_rounds
+    total += len(plan.coldstart_configs) * plan.coldstart_rounds
     return total
 
 
@@ -152,10 +160,10 @@ def add_parser(commands: Any) -> None:
     bench.add_argument("--quick", action="store_true", help="fewer rounds and shorter cells (under 2 minutes)")
     bench.add_argument("--json", metavar="PATH", help="write the results as JSON")
     bench.add_argument("--plot", metavar="PATH", help="write a PNG chart (needs matplotlib: funcscope[bench])")
-    bench.add_argument("--only", choices=("overhead", "throughput"), help="run one half only")
+    bench.add_argument("--only", choices=("overhead", "throughput", "coldstart"), help="run one part only")
     bench.add_argument(
         "--configs",
-        type=_csv(sorted(set(OVERHEAD_CONFIGS) | set(THROUGHPUT_CONFIGS))),
+        type=_csv(sorted(set(OVERHEAD_CONFIGS) | set(THROUGHPUT_CONFIGS) | set(COLDSTART_CONFIGS))),
         help="comma-separated configurations to measure (default: all of each half)",
     )
     bench.add_argument(
@@ -179,6 +187,15 @@ def _opencensus_installed() -> bool:
         return False
 
 
+def _distro_installed() -> bool:
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec("azure.monitor.opentelemetry") is not None
+    except ImportError:
+        return False
+
+
 def _run(args: argparse.Namespace) -> int:
     from .child import BenchError
     from .report import check_targets, format_tables, format_targets, write_json, write_plot
@@ -188,6 +205,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.configs:
         plan.overhead_configs = [c for c in OVERHEAD_CONFIGS if c in args.configs]
         plan.throughput_configs = [c for c in THROUGHPUT_CONFIGS if c in args.configs]
+        plan.coldstart_configs = [c for c in COLDSTART_CONFIGS if c in args.configs]
     if args.workloads:
         plan.workloads = args.workloads
     if not _opencensus_installed() and "opencensus" in [*plan.overhead_configs, *plan.throughput_configs]:
@@ -198,12 +216,14 @@ def _run(args: argparse.Namespace) -> int:
         )
         plan.overhead_configs = [c for c in plan.overhead_configs if c != "opencensus"]
         plan.throughput_configs = [c for c in plan.throughput_configs if c != "opencensus"]
-    if args.only == "overhead":
-        plan.throughput_configs = []
-    elif args.only == "throughput":
-        plan.overhead_configs = []
+    if not _distro_installed():
+        plan.coldstart_configs = [c for c in plan.coldstart_configs if "azure-monitor" not in c and "distro" not in c]
+    if args.only is not None:
+        for part in ("overhead", "throughput", "coldstart"):
+            if part != args.only:
+                setattr(plan, f"{part}_configs", [])
     if args.rounds is not None:
-        plan.overhead_rounds = plan.throughput_rounds = max(1, args.rounds)
+        plan.overhead_rounds = plan.throughput_rounds = plan.coldstart_rounds = max(1, args.rounds)
     if args.invocations is not None:
         plan.invocations = max(1, args.invocations)
     if args.seconds is not None:

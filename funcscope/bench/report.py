@@ -61,7 +61,7 @@ def _ordered(values: Sequence[Any]) -> list[Any]:
 
 
 def format_tables(result: dict[str, Any]) -> str:
-    """The overhead and throughput tables as plain text."""
+    """The overhead, throughput and cold-start tables as plain text."""
     out: list[str] = []
     overhead = result.get("overhead") or []
     if overhead:
@@ -112,6 +112,13 @@ def format_tables(result: dict[str, Any]) -> str:
                 )
                 cells.append(f"{text:>28}")
             out.append(f"  {mode:<10}{concurrency:>5} {workload:<12}" + "".join(cells))
+    coldstart = result.get("coldstart") or []
+    if coldstart:
+        from .coldstart import format_coldstart
+
+        if out:
+            out.append("")
+        out.append(format_coldstart(coldstart))
     return "\n".join(out)
 
 
@@ -166,11 +173,12 @@ def format_targets(checks: Sequence[tuple[str, str, bool]]) -> str:
 
 
 def write_json(result: dict[str, Any], path: str | Path) -> None:
-    """The result as JSON: {"machine", "overhead": [...], "throughput": [...]}."""
+    """The result as JSON: {"machine", "overhead": [...], "throughput": [...], "coldstart": [...]}."""
     document = {
         "machine": result.get("machine", {}),
         "overhead": result.get("overhead", []),
         "throughput": result.get("throughput", []),
+        "coldstart": result.get("coldstart", []),
     }
     Path(path).write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
 

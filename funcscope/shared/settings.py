@@ -32,10 +32,11 @@ SPAN_KINDS = ("internal", "trigger")
 LOG_MODES = ("auto", "export", "host")
 #: Libraries whose outgoing calls become dependency spans by default: the HTTP clients and the Azure SDK, and the
 #: PostgreSQL driver the Azure Monitor distro instruments too.
-DEFAULT_INSTRUMENTED = ("requests", "urllib", "urllib3", "httpx", "aiohttp", "azure_sdk", "psycopg2")
-#: Also known, on request only: web frameworks (run inside an HTTP function they make a SERVER span, so a second
-#: request in Application Insights).
-INSTRUMENTABLE = (*DEFAULT_INSTRUMENTED, "django", "fastapi", "flask")
+DEFAULT_INSTRUMENTED = ("requests", "urllib3", "httpx", "aiohttp", "azure_sdk", "psycopg2")
+#: Also known, on request only: the standard library's urllib (imported in every worker whether the app calls it or
+#: not, so instrumenting it would cost every cold start), and web frameworks (run inside an HTTP function they make a
+#: SERVER span, so a second request in Application Insights).
+INSTRUMENTABLE = (*DEFAULT_INSTRUMENTED, "urllib", "django", "fastapi", "flask")
 OTLP_PROTOCOLS = ("http/protobuf", "grpc")
 
 _TRUE = {"1", "true", "yes", "on"}

@@ -16,6 +16,7 @@ from pathlib import Path
 import azure.functions as func
 import pytest
 
+from funcscope.bench.coldstart import COLDSTART_CONFIGS
 from funcscope.bench.configs import OVERHEAD_CONFIGS, THROUGHPUT_CONFIGS, install, providers
 from funcscope.bench.overhead import MODES as OVERHEAD_MODES
 from funcscope.bench.overhead import HookHarness
@@ -72,8 +73,9 @@ def test_bench_quick_writes_the_documented_json_and_a_png(tmp_path):
     assert "Targets:" in run.stdout
     assert "funcscope-full ÷ the same telemetry written by hand" in run.stdout
 
+    assert "Cold start: import + configure()" in run.stdout
     result = json.loads(out_json.read_text())
-    assert set(result) == {"machine", "overhead", "throughput"}
+    assert set(result) == {"machine", "overhead", "throughput", "coldstart"}
     assert result["machine"]["cpu_count"] >= 1 and result["machine"]["python"]
 
     overhead = result["overhead"]
@@ -91,6 +93,15 @@ def test_bench_quick_writes_the_documented_json_and_a_png(tmp_path):
         assert row["invocations_per_s"] > 0 and row["ratio_to_none"] > 0
         assert 0 < row["p50_ms"] <= row["p99_ms"]
     assert {r["ratio_to_none"] for r in throughput if r["config"] == "none"} == {1.0}
+
+    coldstart = {r["config"]: r for r in result["coldstart"]}
+    assert set(coldstart) == set(COLDSTART_CONFIGS)
+    keys = {"config", "import_ms", "configure_ms", "total_ms", "ratio_to_baseline", "modules", "libraries_imported"}
+    assert all(set(row) == keys and row["total_ms"] > 0 for row in coldstart.values())
+    assert coldstart["baseline"]["ratio_to_baseline"] == 1.0
+    # the distro alone imports every instrumented library installed; funcscope only what its exporters use
+    assert "httpx" in coldstart["distro-alone"]["libraries_imported"]
+    assert "httpx" not in coldstart["funcscope-azure-monitor"]["libraries_imported"]
 
     assert out_png.read_bytes()[:8] == PNG_MAGIC
 
