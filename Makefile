@@ -24,11 +24,11 @@ test: $(STAMP)
 # The full run takes several minutes; `make bench BENCH_ARGS=--quick` for a short one. Use a quiet machine.
 BENCH_ARGS ?=
 bench: $(STAMP)
-	APPLICATIONINSIGHTS_STATSBEAT_DISABLED_ALL=true $(BIN)/funcscope bench --json bench.json --plot bench.png $(BENCH_ARGS)
+	APPLICATIONINSIGHTS_STATSBEAT_DISABLED_ALL=true APPLICATIONINSIGHTS_CONTROLPLANE_DISABLED=true $(BIN)/funcscope bench --json bench.json --plot bench.png $(BENCH_ARGS)
 
 # The pytest-benchmark suites: per-invocation overhead per configuration and a few throughput cells.
 perf: $(STAMP)
-	APPLICATIONINSIGHTS_STATSBEAT_DISABLED_ALL=true $(BIN)/python -m pytest perf -q
+	APPLICATIONINSIGHTS_STATSBEAT_DISABLED_ALL=true APPLICATIONINSIGHTS_CONTROLPLANE_DISABLED=true $(BIN)/python -m pytest perf -q
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 
 os.environ["APPLICATIONINSIGHTS_STATSBEAT_DISABLED_ALL"] = "true"  # statsbeat would call public endpoints
+os.environ["APPLICATIONINSIGHTS_CONTROLPLANE_DISABLED"] = "true"  # and so would the exporters' control plane
 
 from typing import Any  # noqa: E402
 

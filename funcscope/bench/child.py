@@ -38,9 +38,11 @@ class BenchError(RuntimeError):
 
 
 def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    """A benchmark child's environment: this one minus telemetry settings, statsbeat off, funcscope importable."""
+    """A benchmark child's environment: this one minus telemetry settings, statsbeat and the Azure exporters'
+    control plane off, funcscope importable."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(_DROPPED_PREFIXES)}
     env["APPLICATIONINSIGHTS_STATSBEAT_DISABLED_ALL"] = "true"
+    env["APPLICATIONINSIGHTS_CONTROLPLANE_DISABLED"] = "true"
     package_root = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH", "")) if p)
     env.update(extra or {})

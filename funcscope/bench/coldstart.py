@@ -69,7 +69,6 @@ def _closed_port() -> int:
 
 def _env(config: str, port: int) -> dict[str, str]:
     extra = {
-        "APPLICATIONINSIGHTS_CONTROLPLANE_DISABLED": "true",
         "OTEL_BSP_SCHEDULE_DELAY": "600000",
         "OTEL_METRIC_EXPORT_INTERVAL": "600000",
         "FUNCTIONS_WORKER_RUNTIME": "python",

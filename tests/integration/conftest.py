@@ -10,6 +10,7 @@ from funcscope.runtime import reset_runner
 from funcscope.shared.settings import Settings
 
 from . import capture
+from .receivers import AppInsightsReceiver, Downstream, OTLPReceiver
 
 APPS = Path(__file__).resolve().parent / "apps"
 V1_APP = APPS / "traced_v1"
@@ -36,3 +37,24 @@ def _clear_capture():
     capture.clear()
     yield
     capture.clear()
+
+
+@pytest.fixture
+def otlp():
+    """An OTLP/HTTP receiver on 127.0.0.1."""
+    with OTLPReceiver() as receiver:
+        yield receiver
+
+
+@pytest.fixture
+def app_insights():
+    """An Application Insights ingestion receiver on 127.0.0.1."""
+    with AppInsightsReceiver() as receiver:
+        yield receiver
+
+
+@pytest.fixture
+def downstream():
+    """A server on 127.0.0.1 that functions call out to; it records the traceparent of each call."""
+    with Downstream() as server:
+        yield server

@@ -110,18 +110,6 @@ def run_child(script: str, tmp_path: Path, env: dict[str, str], **args: Any) -> 
     return out
 
 
-@pytest.fixture
-def otlp():
-    with OTLPReceiver() as receiver:
-        yield receiver
-
-
-@pytest.fixture
-def app_insights():
-    with AppInsightsReceiver() as receiver:
-        yield receiver
-
-
 def by_function(items: list[dict[str, Any]], key) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for item in items:

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from .conftest import APPS, HOST_TRACE
-from .receivers import AppInsightsReceiver, Downstream, OTLPGrpcReceiver, OTLPReceiver
+from .receivers import AppInsightsReceiver, Downstream, OTLPGrpcReceiver
 from .test_export import FUNCTIONS_ENV, run_child
 
 V1 = APPS / "delivered_v1"
@@ -57,24 +57,6 @@ report(
     sampler=type(getattr(trace.get_tracer_provider(), "sampler", None)).__name__,
 )
 """
-
-
-@pytest.fixture
-def downstream():
-    with Downstream() as server:
-        yield server
-
-
-@pytest.fixture
-def otlp():
-    with OTLPReceiver() as receiver:
-        yield receiver
-
-
-@pytest.fixture
-def app_insights():
-    with AppInsightsReceiver() as receiver:
-        yield receiver
 
 
 def invoke(tmp_path, app, calls, env, **args):
