@@ -33,9 +33,10 @@ LOG_MODES = ("auto", "export", "host")
 #: Libraries whose outgoing calls become dependency spans by default: the HTTP clients and the Azure SDK, and the
 #: PostgreSQL driver the Azure Monitor distro instruments too.
 DEFAULT_INSTRUMENTED = ("requests", "urllib3", "httpx", "aiohttp", "azure_sdk", "psycopg2")
-#: Also known, on request only: the standard library's urllib (imported in every worker whether the app calls it or
-#: not, so instrumenting it would cost every cold start), and web frameworks (run inside an HTTP function they make a
-#: SERVER span, so a second request in Application Insights).
+#: Also known, on request only: the standard library's urllib (`urllib.request` is imported in every process funcscope
+#: runs in - the Azure resource detectors import it - so instrumenting it would cost every cold start whether the app
+#: calls it or not), and web frameworks (run inside an HTTP function they make a SERVER span, so a second request in
+#: Application Insights).
 INSTRUMENTABLE = (*DEFAULT_INSTRUMENTED, "urllib", "django", "fastapi", "flask")
 OTLP_PROTOCOLS = ("http/protobuf", "grpc")
 
