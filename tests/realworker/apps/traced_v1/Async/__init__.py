@@ -1,0 +1,14 @@
+import rwrecord
+import rwwork
+
+from funcscope import FunctionScope
+
+from .. import shared_setup  # noqa: F401
+
+FUNC_FIRST = rwrecord.func_recorder("FuncFirst", __name__, __file__)
+SCOPE = FunctionScope(__file__, attributes={"team": "v1"})
+FUNC_LAST = rwrecord.func_recorder("FuncLast", __name__, __file__)
+
+
+async def main(req, context):
+    return await rwwork.run_async(req, context)
