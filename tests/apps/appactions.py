@@ -51,7 +51,7 @@ def _context_info(context: Any) -> dict[str, Any]:
     return {
         "trace_parent": context.trace_context.trace_parent,
         "trace_state": context.trace_context.trace_state,
-        "attributes": context.trace_context.attributes,
+        "attributes": dict(context.trace_context.attributes),  # a protobuf map in the worker: no dict
         "retry_type": type(rc).__name__,
         "retry_count": getattr(rc, "retry_count", None),
         "max_retry_count": getattr(rc, "max_retry_count", None),

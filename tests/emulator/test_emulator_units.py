@@ -1,7 +1,10 @@
 """Small units: context objects, the extension manager, log capture."""
 
+import json
 import logging
 import threading
+import warnings
+from collections.abc import Mapping
 
 import pytest
 from azure.functions import ExtensionMeta
@@ -28,12 +31,14 @@ def test_context_is_read_only_and_shares_one_thread_local():
 def test_trace_context_and_deprecated_names():
     tc = TraceContext("tp", "ts", {"a": "b"})
     assert (tc.trace_parent, tc.trace_state, tc.attributes) == ("tp", "ts", {"a": "b"})
-    with pytest.warns(DeprecationWarning):
-        assert tc.Traceparent == "tp"
-    with pytest.warns(DeprecationWarning):
-        assert tc.Tracestate == "ts"
-    with pytest.warns(DeprecationWarning):
-        assert tc.Attributes == {"a": "b"}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the worker's deprecated spellings warn of nothing
+        assert (tc.Traceparent, tc.Tracestate, tc.Attributes) == ("tp", "ts", {"a": "b"})
+    # A protobuf map in the worker: a mapping, but no dict.
+    assert isinstance(tc.attributes, Mapping) and not isinstance(tc.attributes, dict)
+    assert dict(tc.attributes) == {"a": "b"}
+    with pytest.raises(TypeError):
+        json.dumps(tc.attributes)
 
 
 def test_retry_context_has_rpc_exception_but_no_exception():
@@ -44,6 +49,16 @@ def test_retry_context_has_rpc_exception_but_no_exception():
         rc.exception  # noqa: B018
     rc2 = RetryContext(1, 3, RpcException("s", "st", "m"))
     assert rc2.rpc_exception.message == "m"
+
+
+def test_rpc_exception_is_shaped_like_the_protobuf_message():
+    failure = RpcException(source="Host", message='said "no"\nthen stopped')
+    assert (failure.is_user_exception, failure.type) == (False, "")
+    assert str(failure) == repr(failure) == 'source: "Host"\nmessage: "said \\"no\\"\\nthen stopped"\n'
+    assert str(RpcException()) == ""
+    assert failure == RpcException(source="Host", message='said "no"\nthen stopped') != RpcException()
+    with pytest.raises(TypeError):
+        hash(failure)
 
 
 @pytest.mark.parametrize(
