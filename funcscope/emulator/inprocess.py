@@ -41,6 +41,54 @@ def _is_true(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() in ("1", "true")
 
 
+class _WorkerPool(concurrent.futures.ThreadPoolExecutor):
+    """The sync pool, handing work to a thread that is just finishing rather than starting a new one.
+
+    In the worker, the next invocation arrives a gRPC round trip after the previous one answered, by when the
+    previous invocation's pool thread is idle again, so invocations one after another run on one thread. Here
+    the next one can be submitted a few microseconds after the previous result, before that thread has told the
+    pool it is idle, and the pool would start another thread. So while fewer items run than there are threads,
+    `submit` waits (briefly) for a thread to become idle, as it would be by the time the host's next request came.
+    Under concurrency (every thread busy) the pool grows exactly as the worker's does.
+    """
+
+    _IDLE_WAIT_S = 0.05
+
+    def __init__(self, max_workers: int) -> None:
+        super().__init__(max_workers=max_workers)
+        self._running = 0
+        self._running_lock = threading.Lock()
+
+    def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> concurrent.futures.Future[Any]:
+        with self._running_lock:
+            self._running += 1
+        try:
+            return super().submit(self._counted, fn, args, kwargs)
+        except BaseException:
+            self._finished()
+            raise
+
+    def _counted(self, fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            self._finished()
+
+    def _finished(self) -> None:
+        with self._running_lock:
+            self._running -= 1
+
+    def _adjust_thread_count(self) -> None:
+        # Called by submit() with the new item queued: `_running` counts it, so a thread is finishing when fewer
+        # items run than there are threads. CPython's ThreadPoolExecutor keeps an idle semaphore for this.
+        idle = getattr(self, "_idle_semaphore", None)
+        with self._running_lock:
+            finishing = self._running <= len(self._threads)
+        if idle is not None and finishing and idle.acquire(timeout=self._IDLE_WAIT_S):
+            return
+        super()._adjust_thread_count()
+
+
 class _Batch:
     """Calls started from the loop itself, at most ``limit`` at a time, each in its own task; results in order."""
 
@@ -125,7 +173,7 @@ class InProcessRuntime:
         self._saved_level = self._root_logger.level
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._run_loop, name="worker-event-loop", daemon=True)
-        self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=thread_count)
+        self._pool = _WorkerPool(thread_count)
         self._closed = False
         self._pid = os.getpid()
         try:

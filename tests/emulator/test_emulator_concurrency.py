@@ -120,6 +120,16 @@ def test_thread_count_one_runs_every_sync_invocation_on_one_thread(kind, monkeyp
     assert len(threads) == 1
 
 
+@pytest.mark.parametrize("kind", KINDS)
+def test_invocations_one_after_another_run_on_one_pool_thread(kind):
+    # As in the worker, where the next request comes a host round trip after the previous answer, when the
+    # previous invocation's thread is idle again; a new thread would lose what the app left on the old one.
+    with _worker(kind, thread_count=4) as worker:
+        sequential = [worker.invoke(_name(kind, "sync"), req()) for _ in range(20)]
+        batched = worker.invoke_many([Call(_name(kind, "sync"), req()) for _ in range(20)], concurrency=1)
+    assert len({body(r)["thread"] for r in sequential + batched}) == 1
+
+
 def test_thread_count_from_argument_env_and_default(monkeypatch):
     import os
 
