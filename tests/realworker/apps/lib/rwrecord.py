@@ -70,9 +70,7 @@ def app_recorder(name: str, module: str) -> type:
 
     def post_function_load_app_level(cls: Any, function_name: str, function_directory: str, *a: Any, **k: Any) -> None:
         with _lock:
-            _records.append(
-                {"where": f"post_function_load_app_level:{name}", "function": function_name, "thread": _thread()}
-            )
+            _records.append(_load_record(f"post_function_load_app_level:{name}", function_name))
 
     def pre_invocation_app_level(cls: Any, logger: Any, context: Any, func_args: Any = None, *a: Any, **k: Any) -> None:
         record(f"pre_invocation_app_level:{name}", context, logger=logger.name)
@@ -96,7 +94,7 @@ def func_recorder(name: str, module: str, file_path: str) -> Any:
 
     def post_function_load(self: Any, function_name: str, function_directory: str, *a: Any, **k: Any) -> None:
         with _lock:
-            _records.append({"where": f"post_function_load:{name}", "function": function_name, "thread": _thread()})
+            _records.append(_load_record(f"post_function_load:{name}", function_name))
 
     def pre_invocation(self: Any, logger: Any, context: Any, func_args: Any = None, *a: Any, **k: Any) -> None:
         record(f"pre_invocation:{name}", context, logger=logger.name)
@@ -106,8 +104,12 @@ def func_recorder(name: str, module: str, file_path: str) -> Any:
     ) -> None:
         record(f"post_invocation:{name}", context, logger=logger.name)
 
+    def __init__(self: Any, path: str) -> None:  # FuncExtensionBase makes its subclasses say so
+        FuncExtensionBase.__init__(self, path)
+
     namespace = {
         "__module__": module,
+        "__init__": __init__,
         "post_function_load": post_function_load,
         "pre_invocation": pre_invocation,
         "post_invocation": post_invocation,
@@ -115,5 +117,16 @@ def func_recorder(name: str, module: str, file_path: str) -> Any:
     return type(name, (FuncExtensionBase,), namespace)(file_path)
 
 
-def _thread() -> str:
-    return threading.current_thread().name
+def _load_record(where: str, function_name: str) -> dict[str, Any]:
+    try:
+        asyncio.get_running_loop()
+        on_loop = True
+    except RuntimeError:
+        on_loop = False
+    return {
+        "where": where,
+        "function": function_name,
+        "thread": threading.current_thread().name,
+        "on_loop": on_loop,
+        "main_thread": threading.current_thread() is threading.main_thread(),
+    }

@@ -152,6 +152,33 @@ def take_peak() -> int:
     return peak
 
 
+def context_shape(context: Any) -> dict[str, Any]:
+    """What the `context` a function receives looks like, as far as code can tell."""
+    import dataclasses
+    import warnings
+
+    trace_context, retry = context.trace_context, context.retry_context
+    failure = getattr(retry, "rpc_exception", None)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        deprecated = (trace_context.Traceparent, trace_context.Tracestate, dict(trace_context.Attributes))
+    return {
+        "types": [type(o).__name__ for o in (context, trace_context, retry, failure)],
+        "attributes": dict(trace_context.attributes),
+        "attributes_is_dict": isinstance(trace_context.attributes, dict),
+        "deprecated_same": deprecated
+        == (trace_context.trace_parent, trace_context.trace_state, dict(trace_context.attributes)),
+        "deprecated_warns": [str(w.category.__name__) for w in caught],
+        "retry_is_dataclass": dataclasses.is_dataclass(retry),
+        "retry_fields": [f.name for f in dataclasses.fields(retry)] if dataclasses.is_dataclass(retry) else None,
+        "retry_has_exception": hasattr(retry, "exception"),
+        "failure": {k: getattr(failure, k, None) for k in ("message", "source", "stack_trace")},
+        "failure_str": str(failure),
+        "directory_is_str": isinstance(context.function_directory, str),
+        "tls_type": type(context.thread_local_storage).__name__,
+    }
+
+
 def _respond(req: Any, observed: dict[str, Any]) -> Any:
     import azure.functions as func
 
@@ -175,6 +202,8 @@ def run_sync(req: Any, context: Any) -> Any:
             work("sleep", context, float(req.params.get("seconds", "0.05")))
         elif action == "cv":
             observed["cv_before"] = read_and_set_cv(context)
+        elif action == "shape":
+            observed["shape"] = context_shape(context)
     finally:
         _leave()
     return _respond(req, observed)
