@@ -407,6 +407,9 @@ class RealWorker:
             except subprocess.TimeoutExpired:
                 self._process.kill()
                 self._process.wait()
+            for pipe in (self._process.stdin, self._process.stdout):
+                if pipe is not None:
+                    pipe.close()
             self._stderr.close()
         return codes
 
