@@ -29,3 +29,8 @@ def work_logs(logs: list[Any], invocation_id: str) -> dict[str, Any]:
     suffix = f" for {invocation_id}"
     mine = [log for log in logs if log.category == "rwapp" and log.message.endswith(suffix)]
     return {log.message[: -len(suffix)]: log for log in mine}
+
+
+def records_of(worker: Any, invocation_id: str) -> list[dict[str, Any]]:
+    """What the app recorded (`rwrecord`) for the invocation in the worker's first process, taking it all."""
+    return [r for r in worker.run_in_each_process("rwrecord:take")[0] if r.get("invocation_id") == invocation_id]

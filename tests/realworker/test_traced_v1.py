@@ -10,7 +10,7 @@ import pytest
 
 from .client import RealWorker
 from .conftest import APPS, LIB, new_trace
-from .helpers import the_span
+from .helpers import records_of, the_span
 
 MODES = {"sync": "Sync", "async": "Async"}
 HOOKS = [
@@ -32,10 +32,6 @@ def worker(location):
         yield w
 
 
-def _records(worker: RealWorker, invocation_id: str) -> list[dict]:
-    return [r for r in worker.run_in_each_process("rwrecord:take")[0] if r.get("invocation_id") == invocation_id]
-
-
 @pytest.mark.parametrize("mode", MODES)
 def test_function_level_hooks_run_inside_the_invocation_span(worker, mode):
     trace_id, host_span, traceparent = new_trace()
@@ -44,7 +40,7 @@ def test_function_level_hooks_run_inside_the_invocation_span(worker, mode):
     span = the_span(worker.spans(), result.invocation_id)
     assert (span["name"], span["trace_id"], span["parent_span_id"]) == (MODES[mode], trace_id, host_span)
     assert span["attributes"]["team"] == "v1"  # FunctionScope's options
-    records = _records(worker, result.invocation_id)
+    records = records_of(worker, result.invocation_id)
     assert [r["where"] for r in records] == HOOKS
     # App-level hooks first, then function-level ones, in registration order, post hooks not reversed; funcscope's
     # span (opened by FuncScopeExtension, registered between AppFirst and AppLast) covers all but the outer two.
@@ -56,6 +52,6 @@ def test_function_level_hooks_run_inside_the_invocation_span(worker, mode):
 def test_a_failing_v1_function_skips_every_post_hook_and_its_span_is_an_error(worker, mode):
     result = worker.invoke(MODES[mode], {"params": {"action": "raise"}}, trace_parent=new_trace()[2])
     assert not result.ok
-    assert [r["where"] for r in _records(worker, result.invocation_id)] == HOOKS[:5]
+    assert [r["where"] for r in records_of(worker, result.invocation_id)] == HOOKS[:5]
     span = the_span(worker.spans(), result.invocation_id)
     assert span["status"] == "ERROR" and span["attributes"]["team"] == "v1"

@@ -10,7 +10,7 @@ import pytest
 
 from .client import RealWorker
 from .conftest import APPS, LIB, new_trace
-from .helpers import children, invocation_spans, the_span, work_logs, work_spans
+from .helpers import children, invocation_spans, records_of, the_span, work_logs, work_spans
 
 MODES = {"sync": "hello", "async": "ahello"}
 SYNC_WORK = {"main", "thread", "nested", "timer", "subclass", "submit", "map"}
@@ -21,10 +21,6 @@ ASYNC_WORK = {"main", "to_thread", "default_executor", "app_executor", "task", "
 def worker(location):
     with RealWorker(APPS / "traced_v2", python_path=[LIB], thread_count=4, location=location) as w:
         yield w
-
-
-def _records(worker: RealWorker, invocation_id: str) -> list[dict]:
-    return [r for r in worker.run_in_each_process("rwrecord:take")[0] if r.get("invocation_id") == invocation_id]
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -53,7 +49,7 @@ def test_hooks_run_in_registration_order_around_funcscope(worker, mode):
     result = worker.invoke(MODES[mode], trace_parent=new_trace()[2])
     result.raise_for_exception()
     span = the_span(worker.spans(), result.invocation_id)
-    records = _records(worker, result.invocation_id)
+    records = records_of(worker, result.invocation_id)
     assert [r["where"] for r in records] == [
         "pre_invocation_app_level:AppFirst",
         "pre_invocation_app_level:AppLast",
@@ -78,7 +74,7 @@ def test_error_when_the_function_raises_and_no_post_hook_runs(worker, mode):
     trace_id, host_span, traceparent = new_trace()
     failed = worker.invoke(MODES[mode], {"params": {"action": "raise"}}, trace_parent=traceparent)
     assert not failed.ok and "failed as asked" in failed.exception.message
-    records = _records(worker, failed.invocation_id)
+    records = records_of(worker, failed.invocation_id)
     assert [r["where"] for r in records] == [
         "pre_invocation_app_level:AppFirst",
         "pre_invocation_app_level:AppLast",
@@ -123,7 +119,7 @@ def test_logs_and_spans_from_threads_pools_and_tasks_belong_to_the_invocation(wo
     assert {s["parent_span_id"] for s in work} == {span["span_id"]}
     assert {s["trace_id"] for s in work} == {trace_id}
     assert children(spans, span) == sorted(work, key=lambda s: spans.index(s))
-    threads = {r["where"]: r for r in _records(worker, result.invocation_id)}
+    threads = {r["where"]: r for r in records_of(worker, result.invocation_id)}
     assert {r["tls"] for w, r in threads.items() if w.startswith("work:")} == {result.invocation_id}
 
 
@@ -216,7 +212,7 @@ def test_the_workers_retry_context_has_rpc_exception_not_exception(worker):
     )
     result.raise_for_exception()
     assert [log.invocation_id for log in result.user_logs] == [result.invocation_id]
-    (record,) = [r for r in _records(worker, result.invocation_id) if r["where"] == "function"]
+    (record,) = [r for r in records_of(worker, result.invocation_id) if r["where"] == "function"]
     shape = record["retry_seen"]
     assert shape["worker_retry_type"] == "RetryContext"
     assert shape["worker_failure_message"] == "earlier failure"
