@@ -205,20 +205,27 @@ class Channel(testutils._MockWebHost):
     of its own for a single worker, and the driver serves all of them.
     """
 
-    def __init__(self, stream: Stream, app_dir: Path, v1: bool) -> None:
+    def __init__(self, stream: Stream, app_dir: Path) -> None:
         self._loop = stream.host.loop
         self._scripts_dir = app_dir
         self._available_functions: dict[str, Any] = {}
         self._worker_id = stream.worker_id
         self._request_id = stream.request_id
         self.stream = stream
-        if v1:
-            try:
-                self._read_available_functions()
-            except RuntimeError as exc:
-                cause = exc.__cause__
-                hint = ' (each function.json must name its "scriptFile")' if isinstance(cause, KeyError) else ""
-                raise DriverError(f"{exc}: {cause!r}{hint}") from None
+
+    def read_v1_functions(self) -> dict[str, Any]:
+        """The app's function folders, as the mock host reads them for its `FunctionLoadRequest`s."""
+        try:
+            self._read_available_functions()
+        except RuntimeError as exc:
+            cause = exc.__cause__
+            hint = (
+                ' (the mock host needs each function.json to name its "scriptFile")'
+                if isinstance(cause, KeyError)
+                else ""
+            )
+            raise DriverError(f"{exc}: {cause!r}{hint}") from None
+        return self._available_functions
 
     async def communicate(self, message: Any, *, wait_for: str) -> Any:
         key = _request_key(message, wait_for)
@@ -517,8 +524,7 @@ class Host:
         for stream in self.streams:
             self._spawn(stream, app_dir, port, env)
         await self._wait_connected()
-        v1 = not (app_dir / os.environ.get("PYTHON_SCRIPT_FILE_NAME", "function_app.py")).is_file()
-        self.channels = [Channel(stream, app_dir, v1) for stream in self.streams]
+        self.channels = [Channel(stream, app_dir) for stream in self.streams]
         for channel in self.channels:
             init = await channel.init_worker()
             _check_status(init.response.result, f"worker {channel.stream.index} failed to initialise")
@@ -526,8 +532,8 @@ class Host:
         _check_status(metadata.response.result, "indexing the app failed")
         loads = []
         if metadata.response.use_default_metadata_indexing:
-            for channel in self.channels:
-                for name, fn in sorted(channel._available_functions.items()):
+            for channel in self.channels:  # a v1 app: the host reads the function folders itself
+                for name, fn in sorted(channel.read_v1_functions().items()):
                     function_id, load = await channel.load_function(name)
                     loads.append(self._loaded(channel, name, load.response, fn.desc["bindings"], fn.script))
         else:

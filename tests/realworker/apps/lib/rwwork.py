@@ -11,6 +11,7 @@ import asyncio
 import contextvars
 import json
 import logging
+import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -187,7 +188,7 @@ def _respond(req: Any, observed: dict[str, Any]) -> Any:
 
 
 def run_sync(req: Any, context: Any) -> Any:
-    """plain, log, threads, sleep (`seconds`), cv, raise; `status` sets the HTTP status answered."""
+    """plain, log, threads, sleep (`seconds`), cv, shape, exit, raise; `status` sets the HTTP status answered."""
     action = req.params.get("action", "plain")
     observed = rwrecord.record("function", context)
     _enter()
@@ -204,6 +205,8 @@ def run_sync(req: Any, context: Any) -> Any:
             observed["cv_before"] = read_and_set_cv(context)
         elif action == "shape":
             observed["shape"] = context_shape(context)
+        elif action == "exit":  # the worker process dies mid-invocation, as on an out-of-memory kill
+            os._exit(int(req.params.get("code", "3")))
     finally:
         _leave()
     return _respond(req, observed)
