@@ -33,6 +33,7 @@ def test_one_span_per_invocation_joined_to_the_host_trace(worker, mode):
     spans = worker.spans()
     span = the_span(spans, result.invocation_id)
     assert span["name"] == MODES[mode]
+    assert span["kind"] == "INTERNAL"  # the host's span is the request
     assert (span["trace_id"], span["parent_span_id"], span["parent_is_remote"]) == (trace_id, host_span, True)
     assert span["trace_state"] == "congo=t61rcWkgMzE"
     assert span["status"] == "UNSET"
