@@ -5,7 +5,11 @@ Work started from inside an invocation runs with that invocation's
   of the invocation's span) and funcscope's `current_invocation`;
 - thread-local invocation id: the worker names the invocation of a log record from another thread by
   `context.thread_local_storage.invocation_id`, which a new thread does not have. It is set around the work and
-  the thread's previous value is restored afterwards.
+  the thread's previous value is restored afterwards;
+- on the Python 3.13+ worker, the runtime's `invocation_id_cv` (`azure_functions_runtime` for v2 apps,
+  `azure_functions_runtime_v1` for v1): the proxy worker files a record under that context variable before any
+  thread-local, and the runtime sets it around sync functions only, so it is set in the carried work whatever
+  the function was.
 
 `instrument()` patches, with `wrapt`, once per process:
 - `threading.Thread.start` captures, `threading.Thread.run` applies (so a subclass whose `run` calls
@@ -31,7 +35,7 @@ import sys
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextvars import Context, copy_context
+from contextvars import Context, ContextVar, copy_context
 from typing import Any
 
 import wrapt
@@ -40,7 +44,7 @@ from ..shared.current import current_invocation
 from ..shared.diagnostics import report_once
 from ..shared.invocation import Invocation
 
-__all__ = ["instrument", "uninstrument", "is_instrumented"]
+__all__ = ["instrument", "uninstrument", "is_instrumented", "runtime_invocation_vars"]
 
 # Standard-library modules whose threads are long-lived service threads: thread-pool workers
 # (`concurrent.futures.thread._worker`, `multiprocessing.pool.worker`) and the threads that manage pools and
@@ -61,6 +65,7 @@ _SERVICE_MODULES = frozenset(
 )
 
 _CARRIED = "_funcscope_carried"  # on a started Thread: (context, invocation) for its run()
+_RUNTIME_MODULES = ("azure_functions_runtime", "azure_functions_runtime_v1")
 _MISSING = object()
 
 _lock = threading.Lock()
@@ -80,6 +85,16 @@ def _is_interpreter_pool(executor: object) -> bool:
     module = sys.modules.get("concurrent.futures.interpreter")
     cls = getattr(module, "InterpreterPoolExecutor", None)
     return cls is not None and isinstance(executor, cls)
+
+
+def runtime_invocation_vars() -> tuple[ContextVar[Any], ...]:
+    """The `invocation_id_cv` of each Python 3.13+ runtime loaded in this process (none on other workers)."""
+    found = []
+    for name in _RUNTIME_MODULES:
+        var = getattr(sys.modules.get(name), "invocation_id_cv", None)
+        if isinstance(var, ContextVar):
+            found.append(var)
+    return tuple(found)
 
 
 # -- applying what was carried ---------------------------------------------------------------------------------
@@ -108,12 +123,17 @@ def _restore_thread_local(storage: Any, previous: object) -> None:
         _report("thread-local", exc)
 
 
-def _run_in(context: Context, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+def _run_in(
+    context: Context, invocation_id: str, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
     entered = False
 
     def call() -> Any:
         nonlocal entered
         entered = True
+        # The copy is this work's own, so what is set here needs no reset.
+        for var in runtime_invocation_vars():
+            var.set(invocation_id)
         return fn(*args, **kwargs)
 
     try:
@@ -132,7 +152,7 @@ def _run_carried(
 ) -> Any:
     saved = _set_thread_local(invocation)
     try:
-        return _run_in(context, fn, args, kwargs)
+        return _run_in(context, invocation.invocation_id, fn, args, kwargs)
     finally:
         if saved is not None:
             _restore_thread_local(*saved)

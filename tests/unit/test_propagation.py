@@ -392,14 +392,14 @@ def test_context_that_cannot_be_entered_still_runs_the_work_once(caplog):
 
     def inside():
         with caplog.at_level(logging.WARNING, logger="funcscope"):
-            assert propagation._run_in(context, lambda: calls.append(1) or "done", (), {}) == "done"
+            assert propagation._run_in(context, "inv", lambda: calls.append(1) or "done", (), {}) == "done"
 
         def fail():
             calls.append(2)
             raise RuntimeError("own")
 
         with pytest.raises(RuntimeError, match="own"):
-            propagation._run_in(contextvars.copy_context(), fail, (), {})
+            propagation._run_in(contextvars.copy_context(), "inv", fail, (), {})
 
     context.run(inside)
     assert calls == [1, 2]
