@@ -5,21 +5,26 @@ The Python 3.13+ worker runs no extension hooks at all, and the classic worker r
 worker whose hooks already started the invocation it only reports a failure (which the classic worker would
 otherwise never tell the extension about) and otherwise passes straight through.
 
-The worker hands a function its `context` only when the function's signature asks for it, so the wrapper's
-signature is the user's plus a keyword-only `context`, which is removed again before the user's function is
-called when it did not ask for it itself.
+The wrapper is a `wrapt.FunctionWrapper`, so to the worker it is the user's function: the same name, module,
+annotations and code object, hence the same answer from `inspect.iscoroutinefunction`, `typing.get_type_hints`
+and `inspect.getfile`, which the worker uses to bind arguments and to choose the sync or async path. Its
+signature is the user's plus a keyword-only `context`: the worker hands a function its `context` only when the
+signature asks for it, and the wrapper removes it again before calling a function that did not ask for it.
 """
 
 from __future__ import annotations
 
-import functools
 import inspect
 from collections.abc import Callable
-from typing import Any
+from contextvars import ContextVar, Token
+from typing import TYPE_CHECKING, Any
 
+import wrapt
+
+from ..instrumentation.threads import runtime_invocation_vars
 from .runner import get_runner
 
-__all__ = ["wrap_function"]
+__all__ = ["TracedFunction", "is_traced", "wrap_function"]
 
 
 class _WrapperOwner:
@@ -32,6 +37,29 @@ class _WrapperOwner:
 OWNER = _WrapperOwner()
 
 
+if TYPE_CHECKING:
+    _FunctionWrapper = wrapt.FunctionWrapper[..., Any]
+else:  # not subscriptable at run time
+    _FunctionWrapper = wrapt.FunctionWrapper
+
+
+class TracedFunction(_FunctionWrapper):
+    """A user's function with funcscope's pipeline around it; see the module docstring for what it keeps."""
+
+    def __init__(self, fn: Callable[..., Any], call: Callable[..., Any], signature: inspect.Signature) -> None:
+        super().__init__(fn, call)
+        self._self_signature = signature
+
+    @property
+    def __signature__(self) -> inspect.Signature:
+        return self._self_signature
+
+
+def is_traced(fn: object) -> bool:
+    """Whether `fn` is already a funcscope wrapper (the decorator's, or the process-wide wrapping's)."""
+    return isinstance(fn, TracedFunction)
+
+
 def _with_context(signature: inspect.Signature) -> inspect.Signature:
     if "context" in signature.parameters:
         return signature
@@ -41,9 +69,16 @@ def _with_context(signature: inspect.Signature) -> inspect.Signature:
     return signature.replace(parameters=[*params[:at], context, *params[at:]])
 
 
-def wrap_function(fn: Callable[..., Any], on_call: Callable[[Any], None] | None = None) -> Callable[..., Any]:
+def _mark_runtime_invocation(invocation_id: str) -> list[tuple[ContextVar[Any], Token[Any]]]:
+    # The 3.13+ runtime sets its `invocation_id_cv` (which the proxy worker files log records by) around sync
+    # functions only; set it around an async one too, so callbacks and threads it starts are attributed.
+    return [(var, var.set(invocation_id)) for var in runtime_invocation_vars()]
+
+
+def wrap_function(fn: Callable[..., Any], on_call: Callable[[Any], None] | None = None) -> TracedFunction:
     """`fn` with the pipeline around it on workers that run no hooks. `on_call(context)` runs first each time."""
-    takes_context = "context" in inspect.signature(fn).parameters
+    signature = inspect.signature(fn)
+    takes_context = "context" in signature.parameters
 
     def begin(kwargs: dict[str, Any]) -> tuple[Any, bool]:
         context = kwargs.get("context") if takes_context else kwargs.pop("context", None)
@@ -55,27 +90,31 @@ def wrap_function(fn: Callable[..., Any], on_call: Callable[[Any], None] | None 
 
     if inspect.iscoroutinefunction(fn):
 
-        @functools.wraps(fn)
-        async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+        async def run_async(wrapped: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
             context, started = begin(kwargs)
+            marks = _mark_runtime_invocation(context.invocation_id) if started else ()
             try:
-                result = await fn(*args, **kwargs)
+                result = await wrapped(*args, **kwargs)
             except Exception as exc:
                 if context is not None:
                     get_runner().fail(context, exc)
                 raise
+            finally:
+                for var, token in reversed(marks):
+                    var.reset(token)
             if started:
                 get_runner().finish(context, result, OWNER)
             return result
 
-        wrapper: Callable[..., Any] = async_wrapper
+        def call(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+            return run_async(wrapped, args, kwargs)
+
     else:
 
-        @functools.wraps(fn)
-        def sync_wrapper(*args: Any, **kwargs: Any) -> Any:
+        def call(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
             context, started = begin(kwargs)
             try:
-                result = fn(*args, **kwargs)
+                result = wrapped(*args, **kwargs)
             except Exception as exc:
                 if context is not None:
                     get_runner().fail(context, exc)
@@ -84,6 +123,4 @@ def wrap_function(fn: Callable[..., Any], on_call: Callable[[Any], None] | None 
                 get_runner().finish(context, result, OWNER)
             return result
 
-        wrapper = sync_wrapper
-    wrapper.__signature__ = _with_context(inspect.signature(fn))  # type: ignore[attr-defined]
-    return wrapper
+    return TracedFunction(fn, call, _with_context(signature))
