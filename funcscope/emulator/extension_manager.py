@@ -26,6 +26,8 @@ __all__ = [
     "SYSTEM_LOG_PREFIX",
     "ExtensionManager",
     "extensions_enabled",
+    "hooks_run",
+    "set_hook_model",
 ]
 
 FUNC_EXT_POST_FUNCTION_LOAD = "post_function_load"
@@ -47,6 +49,23 @@ _system_logger = logging.getLogger(SYSTEM_LOG_PREFIX)
 def extensions_enabled() -> bool:
     """Whether the app setting turns hooks on; read on every call, as the worker does (off on 3.9+)."""
     return os.environ.get(ENABLE_EXTENSIONS_SETTING, "").strip().lower() in ("1", "true")
+
+
+# Whether the emulated worker running in this process models the classic worker (True) or one that runs no
+# hooks at all (False, the Python 3.13+ worker); None while none runs. Set by the in-process worker.
+_classic_hooks: bool | None = None
+
+
+def set_hook_model(classic_hooks: bool | None) -> None:
+    global _classic_hooks
+    _classic_hooks = classic_hooks
+
+
+def hooks_run() -> bool | None:
+    """Whether the emulated worker running in this process runs extension hooks now; None when none runs."""
+    if _classic_hooks is None:
+        return None
+    return _classic_hooks and extensions_enabled()
 
 
 class ExtensionManager:

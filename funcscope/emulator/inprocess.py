@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 from .context import Context, RetryContext, TraceContext, invocation_local
 from .errors import EmulatorError
-from .extension_manager import ExtensionManager
+from .extension_manager import ExtensionManager, set_hook_model
 from .isolation import ProcessIsolation
 from .loader import LoadedFunction, load_app
 from .logs import InvocationLogHandler, LogRouter
@@ -181,6 +181,7 @@ class InProcessRuntime:
             self._isolation.add_to_sys_path()
             self._root_logger.addHandler(self._handler)
             self._root_logger.setLevel(logging.DEBUG if _is_true("PYTHON_ENABLE_DEBUG_LOGGING") else logging.INFO)
+            set_hook_model(classic_hooks)
             self._thread.start()
             # Functions load on the loop thread, as the worker handles load requests there.
             self.functions = self._start(self._load()).result()
@@ -259,6 +260,7 @@ class InProcessRuntime:
                 self._loop.close()
             self._pool.shutdown(wait=not self._inflight, cancel_futures=True)
         finally:
+            set_hook_model(None)
             self._root_logger.removeHandler(self._handler)
             self._root_logger.setLevel(self._saved_level)
             self._isolation.restore()

@@ -24,7 +24,7 @@ from typing import Any
 from .errors import EmulatorError
 from .model import FunctionInfo
 
-__all__ = ["APP_PACKAGE", "LoadedFunction", "load_app", "resolve_app_dir", "v2_script_name"]
+__all__ = ["APP_PACKAGE", "LoadedFunction", "add_function", "load_app", "resolve_app_dir", "v2_script_name"]
 
 APP_PACKAGE = "__app__"
 SCRIPT_FILE_SETTING = "PYTHON_SCRIPT_FILE_NAME"
@@ -196,7 +196,14 @@ def _load_v1_function(root: Path, folder: Path) -> LoadedFunction:
         raise EmulatorError(
             f"cannot load function {name!r}: {script} has no callable {entry_point!r} (entryPoint in {fj})"
         )
-    return LoadedFunction(_info(name, str(folder), func, bindings, str(fj)), func)
+    return add_function(name, func, str(folder), bindings, str(fj))
+
+
+def add_function(
+    name: str, func: Callable[..., Any], directory: str, bindings: tuple[dict[str, Any], ...], where: str
+) -> LoadedFunction:
+    """A v1 entry point, once imported, joins the app's functions; the worker's registry has the same step."""
+    return LoadedFunction(_info(name, directory, func, bindings, where), func)
 
 
 def _load_v2(root: Path, script: Path, on_loaded: Callable[[FunctionInfo], None]) -> dict[str, LoadedFunction]:

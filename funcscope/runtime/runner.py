@@ -288,8 +288,15 @@ class InvocationRunner:
 
 
 def _apply_process_wide(settings: Settings) -> None:
-    # Propagation and log enrichment patch process-wide things (threading, concurrent.futures, the log record
-    # factory), so they are switched here, once per configuration, not per invocation.
+    # Function wrapping, propagation and log enrichment patch process-wide things (how the worker loads functions,
+    # threading, concurrent.futures, the log record factory), so they are switched here, once per configuration,
+    # not per invocation. Function wrapping builds on this module, hence imported here.
+    from ..instrumentation import function_wrapping
+
+    if settings.enabled:
+        function_wrapping.instrument()
+    else:
+        function_wrapping.uninstrument()
     if settings.enabled and settings.propagation:
         threads.instrument()
     else:

@@ -154,13 +154,16 @@ def test_function_scope_alone_runs_the_pipeline():
 
 
 @pytest.mark.parametrize("function", ["observe", "aobserve"])
-def test_extensions_off_and_no_hook_worker_trace_nothing(function):
-    for options in ({"extensions_enabled": False}, {"extensions_enabled": True, "hooks": "none"}):
+def test_extensions_off_and_no_hook_worker_trace_every_function(function):
+    """No decorator in this app: configure() alone has every function wrapped where no hook runs."""
+    for n, options in enumerate(({"extensions_enabled": False}, {"extensions_enabled": True, "hooks": "none"})):
         with Worker(V2_APP, **options) as worker:
-            result = worker.invoke(function, {"url": "http://localhost/api/x"})
+            result = worker.invoke(function, {"url": "http://localhost/api/x"}, trace_parent=host_parent(n))
         result.raise_for_exception()
-        assert ast.literal_eval(result.value)["current"] is None
-    assert capture.finished_spans() == []
+        observed = ast.literal_eval(result.value)
+        assert observed["current"] == result.invocation_id and observed["trace_id"] == HOST_TRACE
+    spans = by_name(capture.finished_spans(), function)
+    assert len(spans) == 2 and [s["parent_span_id"] for s in spans] == [f"{1:016x}", f"{2:016x}"]
 
 
 @pytest.mark.parametrize("patched", [True, False], ids=["classic-patch", "no-patch"])
