@@ -4,8 +4,6 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-realworker worker-venv lint bench perf clean
-
 # The real classic worker (azure_functions_worker 4.34 with its own mock host) the real-worker tests run against.
 # It is not on PyPI in that version, so it comes as a folder; its venv is its own, with the worker's pins (they
 # clash with newer protobuf), the worker installed from a copy of the folder, and this checkout of funcscope.
@@ -23,11 +21,33 @@ endif
 # Where the tests find the worker: without it they are skipped with a banner, and fail in CI.
 WORKER_ENV := FUNCSCOPE_REALWORKER="$(abspath $(REALWORKER))" FUNCSCOPE_REALWORKER_PYTHON="$(abspath $(WORKER_VENV))/bin/python"
 
+# The Python 3.13+ worker's runtimes (azure-functions-runtime for v2 apps, -v1 for v1 apps) need Python 3.13: the
+# tests that drive them run in a venv of their own. PYTHON313 is `python3.13` when that runs, else pyenv's 3.13.
+PYTHON313 ?= $(shell for py in python3.13 "$$(pyenv prefix 3.13 2>/dev/null)/bin/python3.13"; do \
+	"$$py" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))' >/dev/null 2>&1 && { echo "$$py"; break; }; done)
+VENV313 := .venv313
+BIN313 := $(VENV313)/bin
+STAMP313 := $(VENV313)/.installed
+# The runtimes; protobuf and grpcio for the FunctionRpc messages the proxy hands them (generated code the v1
+# runtime ships); the Azure Monitor distro, which the runtime itself configures when told to.
+RUNTIME313 := azure-functions-runtime==1.3.0 azure-functions-runtime-v1==1.2.0 protobuf~=5.29 grpcio \
+	azure-monitor-opentelemetry
+
+.PHONY: demo test test-realworker test313 worker-venv lint bench perf clean
+
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[dev,otlp,otlp-grpc,azure-monitor,opencensus,bench]"
 	touch $(STAMP)
+
+$(STAMP313): pyproject.toml
+	@test -n "$(PYTHON313)" || { echo "make: no Python 3.13 found (tried python3.13 and pyenv's 3.13); the tests of" \
+		"the Python 3.13+ worker's runtimes need one: install it, or pass PYTHON313=/path/to/python3.13." >&2; exit 1; }
+	$(PYTHON313) -m venv $(VENV313)
+	$(BIN313)/python -m pip install --quiet --upgrade pip
+	$(BIN313)/python -m pip install --quiet -e ".[dev]" $(RUNTIME313)
+	touch $(STAMP313)
 
 demo: $(STAMP)
 	$(BIN)/funcscope demo
@@ -44,15 +64,20 @@ ifeq ($(WORKER_READY),)
 	@echo "*** REALWORKER=$(REALWORKER) holds no azure_functions_worker: the real-worker tests will not run ***"
 endif
 
-test: $(STAMP) worker-venv
+test: $(STAMP) worker-venv $(STAMP313)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy funcscope
 	$(WORKER_ENV) $(BIN)/python -m pytest -q
+	$(BIN313)/python -m pytest -q tests/runtime313
 
 # Only the tests that run in the real classic worker.
 test-realworker: $(STAMP) worker-venv
 	$(WORKER_ENV) $(BIN)/python -m pytest -q tests/realworker
+
+# Only the tests against the Python 3.13+ worker's runtimes.
+test313: $(STAMP313)
+	$(BIN313)/python -m pytest -q tests/runtime313
 
 # The full run takes several minutes; `make bench BENCH_ARGS=--quick` for a short one. Use a quiet machine.
 BENCH_ARGS ?=
@@ -69,4 +94,4 @@ lint: $(STAMP)
 	$(BIN)/mypy funcscope
 
 clean:
-	rm -rf $(VENV) $(WORKER_VENV) build *.egg-info
+	rm -rf $(VENV) $(WORKER_VENV) $(VENV313) build *.egg-info
