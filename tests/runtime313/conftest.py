@@ -19,9 +19,10 @@ from funcscope.shared.settings import Settings
 if importlib.util.find_spec("azure_functions_runtime") is None:
     collect_ignore_glob = ["test_*.py"]
 
-APPS = Path(__file__).resolve().parent / "apps"
-V1_APP = APPS / "v1"
-V2_APP = APPS / "v2"
+# The apps are shared with the emulator's tests of the same paths.
+APPS = Path(__file__).resolve().parents[1] / "apps"
+V1_APP = APPS / "every_function_v1"
+V2_APP = APPS / "every_function_v2"
 HOST_TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 
 
