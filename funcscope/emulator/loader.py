@@ -19,12 +19,20 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from .errors import EmulatorError
 from .model import FunctionInfo
 
-__all__ = ["APP_PACKAGE", "LoadedFunction", "add_function", "load_app", "resolve_app_dir", "v2_script_name"]
+__all__ = [
+    "APP_PACKAGE",
+    "LoadedFunction",
+    "V1Metadata",
+    "add_function",
+    "load_app",
+    "resolve_app_dir",
+    "v2_script_name",
+]
 
 APP_PACKAGE = "__app__"
 SCRIPT_FILE_SETTING = "PYTHON_SCRIPT_FILE_NAME"
@@ -196,14 +204,21 @@ def _load_v1_function(root: Path, folder: Path) -> LoadedFunction:
         raise EmulatorError(
             f"cannot load function {name!r}: {script} has no callable {entry_point!r} (entryPoint in {fj})"
         )
-    return add_function(name, func, str(folder), bindings, str(fj))
+    return add_function(name, func, V1Metadata(name, str(folder), bindings, str(fj)))
 
 
-def add_function(
-    name: str, func: Callable[..., Any], directory: str, bindings: tuple[dict[str, Any], ...], where: str
-) -> LoadedFunction:
-    """A v1 entry point, once imported, joins the app's functions; the worker's registry has the same step."""
-    return LoadedFunction(_info(name, directory, func, bindings, where), func)
+class V1Metadata(NamedTuple):
+    """What function.json says of a v1 function, and where it says it."""
+
+    name: str
+    directory: str
+    bindings: tuple[dict[str, Any], ...]
+    where: str
+
+
+def add_function(function_id: str, func: Callable[..., Any], metadata: V1Metadata) -> LoadedFunction:
+    """A v1 entry point, once imported, joins the app's functions, as in the worker's registry."""
+    return LoadedFunction(_info(metadata.name, metadata.directory, func, metadata.bindings, metadata.where), func)
 
 
 def _load_v2(root: Path, script: Path, on_loaded: Callable[[FunctionInfo], None]) -> dict[str, LoadedFunction]:

@@ -2,8 +2,11 @@
 
 The Python 3.13+ worker (a proxy calling `azure-functions-runtime` for v2 apps, `azure-functions-runtime-v1` for
 v1 apps) runs no extension hooks, and the classic worker runs none while `PYTHON_ENABLE_WORKER_EXTENSIONS` is
-off. There `instrument()` has the worker load every function as a `funcscope.runtime.wrapper.TracedFunction`,
-which runs the pipeline itself. Patched with `wrapt`, each when its module is imported:
+off. There `instrument()`, which `funcscope.configure()` calls, has the worker load every function as a
+`funcscope.runtime.wrapper.TracedFunction`, which runs the pipeline itself, just as the app-level extension
+runs for every function once `configure()` registered it; `trace_function(name)` has one function wrapped (a
+v1 `FunctionScope` alone, as its hooks would run for its function alone). Patched with `wrapt`, each when its
+module is imported:
 
 - v2 apps: `azure.functions.decorators.function_app.Function.get_user_function`. Every worker (and funcscope's
   emulator) indexes a v2 app by importing `function_app.py`, then asking its `FunctionApp` for `get_functions()`
@@ -34,7 +37,7 @@ import wrapt
 
 from ..runtime.wrapper import TracedFunction, is_traced, wrap_function
 
-__all__ = ["hooks_run", "instrument", "is_instrumented", "uninstrument", "wrapped_function"]
+__all__ = ["hooks_run", "instrument", "is_instrumented", "trace_function", "uninstrument", "wrapped_function"]
 
 SDK_MODULE = "azure.functions.decorators.function_app"
 V1_REGISTRIES = (
@@ -48,7 +51,8 @@ CLASSIC_COMMON = "azure_functions_worker.utils.common"
 EXTENSIONS_SETTING = "PYTHON_ENABLE_WORKER_EXTENSIONS"
 
 _lock = threading.Lock()
-_enabled = False
+_enabled = False  # every function (the app called configure())
+_named: set[str] = set()  # v1 functions with a FunctionScope of their own: wrapped even so
 _hooks_registered = False
 _patched: list[tuple[Any, str, Any]] = []  # (owner, attribute, our wrapper) of every patch in place
 # One wrapper per user function, whoever asks for it and however often.
@@ -68,10 +72,10 @@ def hooks_run() -> bool:
     return False
 
 
-def wrapped_function(fn: Any) -> Any:
+def wrapped_function(fn: Any, function_name: str | None = None) -> Any:
     """`fn` as the worker should load it now: wrapped, unless it is wrapped already, hooks run, or funcscope's
-    wrapping is off."""
-    if not _enabled or is_traced(fn) or not callable(fn) or hooks_run():
+    wrapping is off (for this function)."""
+    if not (_enabled or function_name in _named) or is_traced(fn) or not callable(fn) or hooks_run():
         return fn
     try:
         wrapper = _wrappers.get(fn)
@@ -90,11 +94,13 @@ def _get_user_function(wrapped: Any, instance: Any, args: tuple[Any, ...], kwarg
 
 
 def _add_function(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    # (function_id, func, metadata, ...) on the runtimes, (name, func, ...) on the emulator's loader.
+    # (function_id, func, metadata, ...) everywhere; the metadata names the function.
+    metadata = kwargs["metadata"] if "metadata" in kwargs else args[2] if len(args) > 2 else None
+    name = getattr(metadata, "name", None)
     if "func" in kwargs:
-        kwargs["func"] = wrapped_function(kwargs["func"])
+        kwargs["func"] = wrapped_function(kwargs["func"], name)
     elif len(args) > 1:
-        args = (args[0], wrapped_function(args[1]), *args[2:])
+        args = (args[0], wrapped_function(args[1], name), *args[2:])
     return wrapped(*args, **kwargs)
 
 
@@ -120,7 +126,7 @@ def _on_emulator_loader(module: Any) -> None:
 
 def _patch_when_imported(module_name: str, patch: Callable[[Any], None]) -> None:
     def hook(module: Any) -> None:
-        if _enabled:
+        if _enabled or _named:
             patch(module)
 
     wrapt.register_post_import_hook(hook, module_name)
@@ -129,33 +135,43 @@ def _patch_when_imported(module_name: str, patch: Callable[[Any], None]) -> None
 # -- public API ------------------------------------------------------------------------------------------------
 
 
-def instrument() -> None:
-    """Wrap every function the worker loads from now on (where it runs no hooks); idempotent and thread-safe."""
-    global _enabled, _hooks_registered
+def _install() -> None:
+    global _hooks_registered
     with _lock:
-        _enabled = True
         first = not _hooks_registered
         _hooks_registered = True
-    if first:  # a post-import hook runs at once for a module imported already, and stays for good
-        _patch_when_imported(SDK_MODULE, _on_sdk)
-        for name in V1_REGISTRIES:
-            _patch_when_imported(name, _on_v1_registry)
-        _patch_when_imported(EMULATOR_LOADER, _on_emulator_loader)
-        return
-    for name, patch in ((SDK_MODULE, _on_sdk), *((n, _on_v1_registry) for n in V1_REGISTRIES)):
-        module = sys.modules.get(name)
-        if module is not None:
-            patch(module)
-    loader = sys.modules.get(EMULATOR_LOADER)
-    if loader is not None:
-        _on_emulator_loader(loader)
+    targets = (
+        (SDK_MODULE, _on_sdk),
+        *((n, _on_v1_registry) for n in V1_REGISTRIES),
+        (EMULATOR_LOADER, _on_emulator_loader),
+    )
+    for module_name, patch in targets:
+        if first:  # a post-import hook runs at once for a module imported already, and stays for good
+            _patch_when_imported(module_name, patch)
+        elif module_name in sys.modules:
+            patch(sys.modules[module_name])
+
+
+def instrument() -> None:
+    """Wrap every function the worker loads from now on (where it runs no hooks); idempotent and thread-safe."""
+    global _enabled
+    _enabled = True
+    _install()
+
+
+def trace_function(function_name: str) -> None:
+    """Wrap this one function when the worker loads it (where it runs no hooks), even with `instrument()` off."""
+    _named.add(function_name)
+    _install()
 
 
 def uninstrument() -> None:
-    """Restore the originals; functions loaded meanwhile keep their wrappers."""
+    """Restore the originals and forget `trace_function()`'s names; functions loaded meanwhile keep their
+    wrappers."""
     global _enabled
     with _lock:
         _enabled = False
+        _named.clear()
         kept = []
         for owner, attribute, ours in _patched:
             # Read the owner's dict, not getattr: only our own wrapper is ours to replace. One that another

@@ -58,7 +58,7 @@ class InvocationRunner:
 
     def __init__(self, settings: Settings | None = None) -> None:
         self._settings = settings if settings is not None else Settings.from_env()
-        _apply_process_wide(self._settings)
+        _apply_process_wide(self._settings, configured=False)
         self._function_options: dict[str, FunctionOptions] = {}
         self._pipelines: dict[str, tuple[FunctionOptions, Pipeline]] = {}
         # Built by configure(), or at the first invocation when the app never calls it: creating the runner
@@ -81,7 +81,7 @@ class InvocationRunner:
         settings = self._settings.with_options(**options)
         with self._lock:
             self._settings = settings
-            _apply_process_wide(settings)
+            _apply_process_wide(settings, configured=True)
             self._build()
         return settings
 
@@ -287,13 +287,15 @@ class InvocationRunner:
             )
 
 
-def _apply_process_wide(settings: Settings) -> None:
+def _apply_process_wide(settings: Settings, configured: bool) -> None:
     # Function wrapping, propagation and log enrichment patch process-wide things (how the worker loads functions,
     # threading, concurrent.futures, the log record factory), so they are switched here, once per configuration,
-    # not per invocation. Function wrapping builds on this module, hence imported here.
+    # not per invocation. Every function is wrapped once the app called configure(), as the app-level extension
+    # runs for every function once configure() registered it. Function wrapping builds on this module, hence
+    # imported here.
     from ..instrumentation import function_wrapping
 
-    if settings.enabled:
+    if configured and settings.enabled:
         function_wrapping.instrument()
     else:
         function_wrapping.uninstrument()

@@ -13,9 +13,17 @@ import pytest
 
 import funcscope
 from funcscope.instrumentation import function_wrapping
-from funcscope.runtime.wrapper import TracedFunction, is_traced, wrap_function
+from funcscope.runtime.wrapper import is_traced, wrap_function
 
 from .fakes import FakeContext
+
+
+@pytest.fixture(autouse=True)
+def _configured():
+    """As after funcscope.configure(): every function is wrapped where no hook runs."""
+    function_wrapping.instrument()
+    yield
+    function_wrapping.uninstrument()
 
 
 def handler(req: func.HttpRequest, *, verbose: bool = False) -> func.HttpResponse:
@@ -84,7 +92,6 @@ def _app() -> func.FunctionApp:
 
 
 def test_every_function_of_an_app_and_its_blueprints_is_read_wrapped():
-    function_wrapping.instrument()
     functions = {f.get_function_name(): f for f in _app().get_functions()}
     assert sorted(functions) == ["decorated", "on_blueprint", "plain"]
     callables = {name: f.get_user_function() for name, f in functions.items()}
@@ -95,17 +102,15 @@ def test_every_function_of_an_app_and_its_blueprints_is_read_wrapped():
 
 def test_uninstrument_restores_what_the_worker_reads():
     sdk = sys.modules[function_wrapping.SDK_MODULE]
+    patched = vars(sdk.Function)["get_user_function"]
     function_wrapping.uninstrument()
-    try:
-        original = vars(sdk.Function)["get_user_function"]
-        plain = {f.get_function_name(): f.get_user_function() for f in _app().get_functions()}["plain"]
-        assert not is_traced(plain) and not function_wrapping.is_instrumented()
-        function_wrapping.instrument()
-        assert vars(sdk.Function)["get_user_function"] is not original
-        function_wrapping.uninstrument()
-        assert vars(sdk.Function)["get_user_function"] is original
-    finally:
-        function_wrapping.instrument()
+    assert not function_wrapping.is_instrumented()
+    original = vars(sdk.Function)["get_user_function"]
+    assert original is patched.__wrapped__
+    plain = {f.get_function_name(): f.get_user_function() for f in _app().get_functions()}["plain"]
+    assert not is_traced(plain)
+    function_wrapping.instrument()
+    assert vars(sdk.Function)["get_user_function"] is not original
 
 
 class _Registry:
@@ -122,16 +127,27 @@ def test_v1_entry_points_are_wrapped_as_the_runtime_adds_them(monkeypatch):
     module = types.ModuleType("azure_functions_runtime_v1.functions")
     module.Registry = _Registry  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "azure_functions_runtime_v1.functions", module)
-    function_wrapping.instrument()
-    try:
-        registry = _Registry()
-        registry.add_function("id-1", handler, None, None)
-        registry.add_function("id-2", func=async_handler, metadata=None, protos=None)
-        assert [fn.__wrapped__ for fn in registry.added] == [handler, async_handler]
-    finally:
-        function_wrapping.uninstrument()
-        function_wrapping.instrument()
-    assert "add_function" in vars(_Registry) and not isinstance(vars(_Registry)["add_function"], TracedFunction)
+    function_wrapping.instrument()  # patches the registry of a runtime imported since
+    registry = _Registry()
+    registry.add_function("id-1", handler, None, None)
+    registry.add_function("id-2", func=async_handler, metadata=None, protos=None)
+    assert [fn.__wrapped__ for fn in registry.added] == [handler, async_handler]
+    function_wrapping.uninstrument()
+    registry.add_function("id-3", handler, None, None)
+    assert registry.added[-1] is handler
+
+
+def test_one_function_alone_is_wrapped_for_its_function_scope(monkeypatch):
+    """A v1 FunctionScope without configure(): its own function is traced, as its hooks would trace it."""
+    module = types.ModuleType("azure_functions_runtime_v1.functions")
+    module.Registry = _Registry  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "azure_functions_runtime_v1.functions", module)
+    function_wrapping.uninstrument()
+    function_wrapping.trace_function("Scoped")
+    registry = _Registry()
+    registry.add_function("id-1", handler, types.SimpleNamespace(name="Scoped"), None)
+    registry.add_function("id-2", handler, types.SimpleNamespace(name="Other"), None)
+    assert is_traced(registry.added[0]) and registry.added[1] is handler
 
 
 @pytest.mark.parametrize("setting, hooks", [("1", True), ("true", True), ("0", False), (None, False)])

@@ -8,7 +8,7 @@ from typing import Any
 
 from azure.functions import Context, FuncExtensionBase
 
-from ...instrumentation import classic_worker
+from ...instrumentation import classic_worker, function_wrapping
 from ...runtime.runner import get_runner
 from ...shared.settings import FunctionOptions
 
@@ -22,8 +22,9 @@ class FunctionScope(FuncExtensionBase):
         scope = FunctionScope(__file__, sample_ratio=0.1, attributes={"team": "billing"})
 
     The function is the folder `__file__` lies in (the worker needs `AzureWebJobsScriptRoot` to tell it).
-    When the app-level `FuncScopeExtension` is registered too, it runs the pipeline and this only adds the
-    options; otherwise this runs the pipeline for its function by itself.
+    When the app-level `FuncScopeExtension` is registered too (or, where the worker runs no hooks, when the app
+    called `funcscope.configure()`), it runs the pipeline and this only adds the options; otherwise this runs the
+    pipeline for its function by itself: through its hooks, or by having the function wrapped as it loads.
     """
 
     def __init__(
@@ -42,6 +43,7 @@ class FunctionScope(FuncExtensionBase):
         )
         get_runner().set_function_options(self.function_name, self.options)
         classic_worker.instrument()
+        function_wrapping.trace_function(self.function_name)  # for workers that run no hook
 
     def post_function_load(self, function_name: str, function_directory: str, *args: Any, **kwargs: Any) -> None:
         """Called once, right after the worker loaded this function."""
