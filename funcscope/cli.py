@@ -106,19 +106,10 @@ def _run_doctor(args: argparse.Namespace) -> int:
     def check(ok: bool, good: str, bad: str) -> None:
         (notes if ok else problems).append(good if ok else bad)
 
-    version = sys.version_info
-    check(
-        version < (3, 13),
-        f"Python {version.major}.{version.minor}: the classic worker runs extension hooks.",
-        f"Python {version.major}.{version.minor}: the Python 3.13+ worker runs no extension hooks at all, so "
-        "funcscope's extensions never run there.",
-    )
-    flag = os.environ.get("PYTHON_ENABLE_WORKER_EXTENSIONS", "")
-    check(
-        flag.strip().lower() in ("1", "true"),
-        "PYTHON_ENABLE_WORKER_EXTENSIONS is on.",
-        f"PYTHON_ENABLE_WORKER_EXTENSIONS={flag!r}: the worker runs no extension hook unless it is 1 (app setting).",
-    )
+    from .runtime.tracing_path import tracing_path, untraced_functions
+
+    path = tracing_path((sys.version_info.major, sys.version_info.minor), os.environ)
+    notes.append(path.describe())
     try:
         sdk = importlib.metadata.version("azure-functions")
         import azure.functions as func
@@ -168,6 +159,11 @@ def _run_doctor(args: argparse.Namespace) -> int:
                     "FuncScopeExtension is registered by the app.",
                     "The app does not register FuncScopeExtension: add `import funcscope; funcscope.configure()`.",
                 )
+            untraced = untraced_functions(args.app, path)
+            if untraced is not None:
+                problems.append(f"{untraced.problem} Fix: {untraced.fix}.")
+            else:
+                notes.append("every function of the app is traced on this worker.")
         except EmulatorError as exc:
             problems.append(f"the app does not load: {exc}")
     for line in notes:
