@@ -255,7 +255,17 @@ def _registry_scope(installed: Installed) -> None:
     installed._undo.append(undo)
 
 
-def _install_funcscope(installed: Installed, options: dict[str, Any]) -> None:
+def _install_funcscope_off(installed: Installed) -> None:
+    # With hooks off funcscope would still wrap the functions of an app that configures it: "none" is the function
+    # alone, so funcscope is disabled while it is installed.
+    from ..runtime import runner as runner_module
+    from ..shared.settings import Settings
+
+    _restore_runner_at_removal(installed)
+    runner_module.reset_runner(Settings(enabled=False, propagation=False, log_enrichment=False))
+
+
+def _restore_runner_at_removal(installed: Installed) -> None:
     from ..emulator.extension_manager import ExtensionManager
     from ..instrumentation import classic_worker
     from ..runtime import runner as runner_module
@@ -277,6 +287,13 @@ def _install_funcscope(installed: Installed, options: dict[str, Any]) -> None:
                 runner_module._runner = None
 
     installed._undo.append(undo)
+
+
+def _install_funcscope(installed: Installed, options: dict[str, Any]) -> None:
+    from ..runtime import runner as runner_module
+    from ..shared.settings import Settings
+
+    _restore_runner_at_removal(installed)
     shared = providers()
     runner_module.reset_runner(
         Settings(
@@ -322,6 +339,8 @@ def install(name: str | BenchConfig) -> Installed:
         _registry_scope(installed)
         if cfg.funcscope is not None:
             _install_funcscope(installed, cfg.funcscope)
+        elif not cfg.hooks:
+            _install_funcscope_off(installed)
         if cfg.opencensus:
             _install_opencensus()
     except BaseException:

@@ -22,7 +22,7 @@ from funcscope.bench.overhead import MODES as OVERHEAD_MODES
 from funcscope.bench.overhead import HookHarness
 from funcscope.bench.throughput import MODES as THROUGHPUT_MODES
 from funcscope.emulator.extension_manager import ExtensionManager
-from funcscope.instrumentation import classic_worker
+from funcscope.instrumentation import classic_worker, function_wrapping
 from funcscope.instrumentation import logging as logs
 from funcscope.instrumentation import threads as propagation
 
@@ -112,8 +112,24 @@ def _process_state() -> tuple[object, ...]:
         propagation.is_instrumented(),
         logs.is_log_enrichment_installed(),
         classic_worker.is_instrumented(ExtensionManager),
+        function_wrapping.is_instrumented(),
         os.environ.get("PYTHON_ENABLE_WORKER_EXTENSIONS"),
     )
+
+
+def test_none_is_the_function_alone_in_an_app_that_configures_funcscope(spans):
+    """With hooks off funcscope would wrap the app's functions: "none" keeps funcscope out."""
+    from funcscope.bench.plugin import BenchApp
+
+    before = _process_state()
+    app = BenchApp(ROOT / "tests" / "apps" / "every_function_v2", "none")
+    try:
+        assert app.invoke("hello", {"url": "http://localhost/api/f"}).ok
+        assert app.call("ahello", {"url": "http://localhost/api/f"}).status_code == 200
+    finally:
+        app.close()
+    assert [s for s in spans.get_finished_spans() if "faas.invocation_id" in s.attributes] == []
+    assert _process_state() == before
 
 
 @pytest.mark.filterwarnings("ignore:'locale.getdefaultlocale' is deprecated:DeprecationWarning")  # opencensus
