@@ -28,10 +28,9 @@ PYTHON313 ?= $(shell for py in python3.13 "$$(pyenv prefix 3.13 2>/dev/null)/bin
 VENV313 := .venv313
 BIN313 := $(VENV313)/bin
 STAMP313 := $(VENV313)/.installed
-# The runtimes; protobuf and grpcio for the FunctionRpc messages the proxy hands them (generated code the v1
-# runtime ships); the Azure Monitor distro, which the runtime itself configures when told to.
-RUNTIME313 := azure-functions-runtime==1.3.0 azure-functions-runtime-v1==1.2.0 protobuf~=5.29 grpcio \
-	azure-monitor-opentelemetry
+# The runtimes, and protobuf and grpcio for the FunctionRpc messages the proxy hands them (generated code the v1
+# runtime ships). funcscope[azure-monitor] brings the distro, which the runtime itself configures when told to.
+RUNTIME313 := azure-functions-runtime==1.3.0 azure-functions-runtime-v1==1.2.0 protobuf~=5.29 grpcio
 
 .PHONY: demo test test-realworker test313 worker-venv lint bench perf clean
 
@@ -46,7 +45,7 @@ $(STAMP313): pyproject.toml
 		"the Python 3.13+ worker's runtimes need one: install it, or pass PYTHON313=/path/to/python3.13." >&2; exit 1; }
 	$(PYTHON313) -m venv $(VENV313)
 	$(BIN313)/python -m pip install --quiet --upgrade pip
-	$(BIN313)/python -m pip install --quiet -e ".[dev]" $(RUNTIME313)
+	$(BIN313)/python -m pip install --quiet -e ".[dev,azure-monitor]" $(RUNTIME313)
 	touch $(STAMP313)
 
 demo: $(STAMP)

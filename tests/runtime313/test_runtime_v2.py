@@ -66,7 +66,7 @@ def test_every_function_gets_one_span_in_the_hosts_trace(proxy, spans, path):
     for n, (call, result) in enumerate(zip(calls, results, strict=True)):
         assert result.ok, result.error
         span = invocation_span(finished, result.invocation_id)
-        assert span.name == call.function_name
+        assert span.name == call.function_name and span.kind is trace.SpanKind.INTERNAL
         assert format(span.context.trace_id, "032x") == HOST_TRACE and span.parent.span_id == n + 1
         assert span.parent.is_remote and span.status.status_code is trace.StatusCode.UNSET
         assert children_of(finished, span) == sorted(FUNCTIONS[call.function_name])
