@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from funcscope.runtime import reset_runner
-from funcscope.shared.settings import Settings
+# The host's trace, and funcscope as an app gets it, as in the emulator's integration tests.
+from ..integration.conftest import HOST_TRACE, _full_funcscope, app_insights, host_parent  # noqa: F401
 
 if importlib.util.find_spec("azure_functions_runtime") is None:
     collect_ignore_glob = ["test_*.py"]
@@ -23,19 +23,6 @@ if importlib.util.find_spec("azure_functions_runtime") is None:
 APPS = Path(__file__).resolve().parents[1] / "apps"
 V1_APP = APPS / "every_function_v1"
 V2_APP = APPS / "every_function_v2"
-HOST_TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
-
-
-def host_parent(n: int, sampled: bool = True) -> str:
-    """A distinct host traceparent per invocation: the trace id shared, the span id n + 1."""
-    return f"00-{HOST_TRACE}-{n + 1:016x}-{'01' if sampled else '00'}"
-
-
-@pytest.fixture(autouse=True)
-def _full_funcscope() -> Iterator[None]:
-    """funcscope as an app gets it (metrics aside: there is no meter provider in the test process)."""
-    reset_runner(Settings(metrics=False))
-    yield
 
 
 @pytest.fixture

@@ -21,7 +21,6 @@ from opentelemetry import trace
 
 from funcscope.runtime import get_runner
 
-from ..integration.receivers import AppInsightsReceiver
 from .conftest import HOST_TRACE, V2_APP, host_parent
 from .proxy import Call
 from .test_runtime_v2 import FUNCTIONS, PATHS, children_of, invocation_span
@@ -63,34 +62,34 @@ def test_one_span_per_invocation_with_the_runtimes_opentelemetry_on(proxy, spans
     assert get_runner().in_flight() == 0
 
 
-def test_with_the_runtimes_azure_monitor_setting(tmp_path):
+def test_with_the_runtimes_azure_monitor_setting(tmp_path, app_insights):
     """The runtime configures the Azure Monitor distro itself; funcscope reuses its providers: one telemetry
     item per invocation, in the host's operation, under the host's span."""
-    with AppInsightsReceiver() as receiver:
-        env = {k: os.environ[k] for k in ("PATH", "HOME", "LANG") if k in os.environ}
-        env.update(
-            TMPDIR=str(tmp_path),
-            APPLICATIONINSIGHTS_CONNECTION_STRING=receiver.connection_string(),
-            APPLICATIONINSIGHTS_STATSBEAT_DISABLED_ALL="true",
-            APPLICATIONINSIGHTS_SDKSTATS_DISABLED="true",
-            APPLICATIONINSIGHTS_CONTROLPLANE_DISABLED="true",
-            PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY="true",
-            PYTHON_ENABLE_OPENTELEMETRY="true",
-            OTEL_TRACES_SAMPLER="parentbased_always_on",  # the distro's default samples at a rate, not the host's
-        )
-        proc = subprocess.run(
-            [sys.executable, "-m", "tests.runtime313.azure_monitor_child"],
-            cwd=REPO,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert proc.returncode == 0, proc.stderr
-        out = json.loads(proc.stdout.strip().splitlines()[-1])
-        assert out["ok"] == [True, True] and out["funcscope_warnings"] == [], proc.stderr
-        invocations = set(out["invocation_ids"])
-        assert receiver.wait_for(lambda: len(_invocation_items(receiver, invocations)) >= 2, timeout=60)
+    receiver = app_insights
+    env = {k: os.environ[k] for k in ("PATH", "HOME", "LANG") if k in os.environ}
+    env.update(
+        TMPDIR=str(tmp_path),
+        APPLICATIONINSIGHTS_CONNECTION_STRING=receiver.connection_string(),
+        APPLICATIONINSIGHTS_STATSBEAT_DISABLED_ALL="true",
+        APPLICATIONINSIGHTS_SDKSTATS_DISABLED="true",
+        APPLICATIONINSIGHTS_CONTROLPLANE_DISABLED="true",
+        PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY="true",
+        PYTHON_ENABLE_OPENTELEMETRY="true",
+        OTEL_TRACES_SAMPLER="parentbased_always_on",  # the distro's default samples at a rate, not the host's
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "tests.runtime313.azure_monitor_child"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["ok"] == [True, True] and out["funcscope_warnings"] == [], proc.stderr
+    invocations = set(out["invocation_ids"])
+    assert receiver.wait_for(lambda: len(_invocation_items(receiver, invocations)) >= 2, timeout=60)
     items = _invocation_items(receiver, invocations)
     exported = sorted(i["data"]["baseData"]["properties"]["faas.invocation_id"] for i in items)
     assert exported == sorted(invocations)  # one item each
