@@ -22,7 +22,7 @@ The worker reads the wrapper's signature, annotations and coroutine flag as the 
 and the sync/async dispatch are unchanged. A function the `funcscope.function` decorator wrapped already is
 left as it is. Where the hooks run (the classic worker with its setting on), nothing is wrapped: the hooks run
 the pipeline already. `uninstrument()` restores the originals; functions the worker loaded meanwhile keep
-their wrapper, which runs nothing while funcscope is disabled.
+their wrapper (the worker holds them), which passes straight through while funcscope is disabled.
 """
 
 from __future__ import annotations
