@@ -10,7 +10,7 @@ import pytest
 
 from .client import RealWorker
 from .conftest import APPS, LIB, new_trace
-from .helpers import invocation_spans, the_span, work_logs, work_spans
+from .helpers import the_span, work_logs, work_spans
 
 MODES = {"sync": "plain", "async": "asks"}
 
@@ -69,12 +69,17 @@ def test_decorated_function_without_a_context_parameter(worker):
     assert the_span(spans, failed.invocation_id)["status"] == "ERROR"
 
 
-def test_an_undecorated_function_is_not_traced_and_its_thread_logs_have_no_invocation(worker):
-    # What the worker does by itself: this is what funcscope's propagation changes in the tests above.
-    result = worker.invoke("bare", {"params": {"action": "threads"}}, trace_parent=new_trace()[2])
+def test_an_undecorated_function_is_traced_by_configure_alone(worker):
+    # With hooks off, `funcscope.configure()` wraps every function where the worker reads it: the undecorated
+    # one gets its span, and the logs of the threads and pools it starts carry its invocation id (the worker alone
+    # would file them under none).
+    trace_id, host_span, trace_parent = new_trace()
+    result = worker.invoke("bare", {"params": {"action": "threads"}}, trace_parent=trace_parent)
     result.raise_for_exception()
-    assert invocation_spans(worker.spans(), result.invocation_id) == []
+    span = the_span(worker.spans(), result.invocation_id)
+    assert (span["trace_id"], span["parent_span_id"]) == (trace_id, host_span)
     logs = [log for log in worker.logs() if log.category == "rwapp" and result.invocation_id in log.message]
     by_kind = {log.message.split(" for ")[0]: log.invocation_id for log in logs}
-    assert by_kind["main"] == result.invocation_id  # on the worker's pool thread
-    assert {by_kind[k] for k in ("thread", "nested", "timer", "subclass", "submit", "map")} == {None}
+    assert {by_kind[k] for k in ("main", "thread", "nested", "timer", "subclass", "submit", "map")} == {
+        result.invocation_id
+    }

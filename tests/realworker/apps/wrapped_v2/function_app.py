@@ -1,4 +1,4 @@
-"""A v2 app for a worker with extension hooks off: functions traced by `@funcscope.function`, and one that is not.
+"""A v2 app for a worker with extension hooks off: functions with `@funcscope.function` options, and one without.
 
 The recording extension registers (its class is created) but, with hooks off, the worker never calls it.
 """
