@@ -90,7 +90,9 @@ class Worker:
     ``process_count`` to ``FUNCTIONS_WORKER_PROCESS_COUNT``, else 1. ``extensions_enabled=None``
     leaves ``PYTHON_ENABLE_WORKER_EXTENSIONS`` as found, otherwise sets it for the Worker's life.
     ``hooks="none"`` models the Python 3.13+ worker, which runs no extension hook at all. ``env``
-    is set for the Worker's lifetime, in this process and in worker processes.
+    is set for the Worker's lifetime, in this process and in worker processes. ``initializer(*initargs)``
+    is called in every worker process once that environment is in place and before the app loads (with
+    several processes it must be picklable by reference, as for :meth:`run_in_each_process`).
 
     Only one in-process Worker may run per process at a time (as only one dispatcher may); use it
     as a context manager or call :meth:`close`.
@@ -105,6 +107,8 @@ class Worker:
         extensions_enabled: bool | None = None,
         hooks: Literal["classic", "none"] = "classic",
         env: Mapping[str, str] | None = None,
+        initializer: Callable[..., object] | None = None,
+        initargs: tuple[Any, ...] = (),
     ) -> None:
         if hooks not in ("classic", "none"):
             raise EmulatorError(f"hooks must be 'classic' or 'none', got {hooks!r}")
@@ -135,6 +139,8 @@ class Worker:
             )
             self.functions: dict[str, FunctionInfo]
             if self.process_count == 1:
+                if initializer is not None:
+                    initializer(*initargs)
                 self._local = InProcessRuntime(
                     self.app_dir,
                     thread_count=self.thread_count,
@@ -148,6 +154,8 @@ class Worker:
                     "extensions_enabled": extensions_enabled,
                     "hooks": hooks,
                     "env": env,
+                    "initializer": initializer,
+                    "initargs": initargs,
                 }
                 self._remote = ProcessPoolRuntime(str(self.app_dir), options, self.process_count)
                 self.functions = dict(self._remote.functions)

@@ -48,3 +48,10 @@ def registered_extensions() -> dict[str, Any]:
     from azure.functions import ExtensionMeta
 
     return dict(ExtensionMeta._info)
+
+
+def note_start(label: str) -> None:
+    """A Worker initializer: records what the worker process looks like before the app loads."""
+    import sys
+
+    record("initializer", label, "", None, (os.environ.get("EMULATOR_TEST_MARKER"), "function_app" in sys.modules))

@@ -158,3 +158,17 @@ def test_process_count_from_env(monkeypatch):
     with Worker(app_path("hooks_v2")) as worker:
         assert worker.process_count == 2
         assert len(worker.pids) == 2
+
+
+@pytest.mark.parametrize("process_count", [1, 2])
+def test_initializer_runs_in_each_process_with_its_env_before_the_app_loads(process_count):
+    apprecorder.clear()
+    with Worker(
+        app_path("hooks_v2"),
+        process_count=process_count,
+        env={"EMULATOR_TEST_MARKER": "set"},
+        initializer=apprecorder.note_start,
+        initargs=("started",),
+    ) as worker:
+        seen = [r for part in worker.run_in_each_process(apprecorder.snapshot) for r in part if r.hook == "initializer"]
+    assert [(r.extension, r.detail) for r in seen] == [("started", ("set", False))] * process_count
