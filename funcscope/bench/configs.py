@@ -258,47 +258,36 @@ def _registry_scope(installed: Installed) -> None:
 def _install_funcscope_off(installed: Installed) -> None:
     # With hooks off funcscope would still wrap the functions of an app that configures it: "none" is the function
     # alone, so funcscope is disabled while it is installed.
-    from ..runtime import runner as runner_module
     from ..shared.settings import Settings
 
-    _restore_runner_at_removal(installed)
-    runner_module.reset_runner(Settings(enabled=False, propagation=False, log_enrichment=False))
+    _replace_runner_until_removal(installed, Settings(enabled=False, propagation=False, log_enrichment=False))
 
 
-def _restore_runner_at_removal(installed: Installed) -> None:
+def _replace_runner_until_removal(installed: Installed, settings: Any) -> None:
     from ..emulator.extension_manager import ExtensionManager
     from ..instrumentation import classic_worker
-    from ..runtime import runner as runner_module
-    from ..shared.settings import Settings
+    from ..runtime.runner import replace_runner
 
-    had_runner = runner_module._runner is not None
-    previous = runner_module.get_runner().settings
     was_patched = classic_worker.is_instrumented(ExtensionManager)
+    restore_runner = replace_runner(settings)
 
     def undo() -> None:
         if not was_patched:
             classic_worker.uninstrument(ExtensionManager)
-        # A disabled runner undoes the process-wide patches (thread propagation, the log record factory).
-        runner_module.reset_runner(Settings(enabled=False, propagation=False, log_enrichment=False))
-        if had_runner:
-            runner_module.reset_runner(previous)
-        else:
-            with runner_module._runner_lock:
-                runner_module._runner = None
+        restore_runner()
 
     installed._undo.append(undo)
 
 
 def _install_funcscope(installed: Installed, options: dict[str, Any]) -> None:
-    from ..runtime import runner as runner_module
     from ..shared.settings import Settings
 
-    _restore_runner_at_removal(installed)
     shared = providers()
-    runner_module.reset_runner(
+    _replace_runner_until_removal(
+        installed,
         Settings(
             exporter="none", tracer_provider=shared.tracer_provider, meter_provider=shared.meter_provider, **options
-        )
+        ),
     )
     _import_registering("funcscope.extensions.app_level.funcscope_extension", "FuncScopeExtension")
     from ..extensions.app_level.funcscope_extension import FuncScopeExtension

@@ -17,7 +17,7 @@ import atexit
 import itertools
 import threading
 from asyncio import _get_running_loop
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextvars import Token
 from typing import Any
 
@@ -34,7 +34,7 @@ from ..shared.settings import DEFAULT_FUNCTION_OPTIONS, FunctionOptions, Setting
 from ..shared.triggers import TriggerCache
 from ..telemetry.setup import Telemetry, setup_telemetry
 
-__all__ = ["InvocationAbandoned", "InvocationRunner", "get_runner", "reset_runner"]
+__all__ = ["InvocationAbandoned", "InvocationRunner", "get_runner", "replace_runner", "reset_runner"]
 
 
 class _Active:
@@ -354,6 +354,30 @@ def reset_runner(settings: Settings | None = None) -> InvocationRunner:
         old.shutdown()
     forget_reports()
     return _runner
+
+
+def replace_runner(settings: Settings) -> Callable[[], None]:
+    """Put a runner with `settings` in place of the current one; call the function returned to put the previous
+    one back (a fresh runner with its settings, or none if there was none), process-wide patches included.
+
+    For tools that host an app for a while in a process that goes on afterwards (a test, a benchmark).
+    """
+    global _runner
+    had_runner = _runner is not None
+    previous = get_runner().settings
+
+    def restore() -> None:
+        global _runner
+        # A disabled runner undoes the process-wide patches (thread propagation, the log record factory).
+        reset_runner(Settings(enabled=False, propagation=False, log_enrichment=False))
+        if had_runner:
+            reset_runner(previous)
+        else:
+            with _runner_lock:
+                _runner = None
+
+    reset_runner(settings)
+    return restore
 
 
 def _shutdown_at_exit() -> None:
