@@ -1,7 +1,9 @@
 """funcscope: telemetry middleware and worker extensions for Azure Functions Python apps.
 
-Importing this package registers no worker extension: the extension classes are loaded on first access, e.g.
-`from funcscope import FuncScopeExtension`, which is what registers it with the worker.
+Importing this package imports nothing else and registers no worker extension: every name below is loaded on
+first access. The extension classes register with the worker when they are first accessed (e.g.
+`from funcscope import FuncScopeExtension`), and the rest brings in OpenTelemetry and `azure.functions`, which
+`import funcscope` alone (a pytest plugin, a console script) need not pay for.
 """
 
 from __future__ import annotations
@@ -9,15 +11,14 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from .shared.current import current
-from .shared.invocation import Invocation, RetryInfo
-from .shared.pipeline import Middleware, Pipeline
-from .shared.settings import FunctionOptions, Settings
-
 if TYPE_CHECKING:
     from .extensions.app_level.funcscope_extension import FuncScopeExtension
     from .extensions.func_level.decorator import function
     from .extensions.func_level.function_scope import FunctionScope
+    from .shared.current import current
+    from .shared.invocation import Invocation, RetryInfo
+    from .shared.pipeline import Middleware, Pipeline
+    from .shared.settings import FunctionOptions, Settings
 
 __version__ = "0.1.0"
 
@@ -35,12 +36,18 @@ __all__ = [
     "function",
 ]
 
-# Loaded on first use: the extension classes because importing them registers them with the worker, and all three
-# because they bring the runtime (the OpenTelemetry SDK), which `import funcscope` alone need not pay for.
+# name -> the module that defines it
 _LAZY = {
     "FuncScopeExtension": "funcscope.extensions.app_level.funcscope_extension",
     "FunctionScope": "funcscope.extensions.func_level.function_scope",
     "function": "funcscope.extensions.func_level.decorator",
+    "current": "funcscope.shared.current",
+    "Invocation": "funcscope.shared.invocation",
+    "RetryInfo": "funcscope.shared.invocation",
+    "Middleware": "funcscope.shared.pipeline",
+    "Pipeline": "funcscope.shared.pipeline",
+    "FunctionOptions": "funcscope.shared.settings",
+    "Settings": "funcscope.shared.settings",
 }
 
 
@@ -48,7 +55,13 @@ def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'funcscope' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later lookups (`funcscope.current()` in a function) find it directly
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY])
 
 
 def configure(**options: Any) -> Settings:

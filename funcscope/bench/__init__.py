@@ -2,7 +2,8 @@
 worker emulator, next to the alternatives (no extension, the worker's built-in OpenTelemetry, a hand-written span,
 the OpenCensus extension), each as a ratio to a baseline measured in the same run.
 
-Used by `funcscope bench`, by the pytest-benchmark suites in `perf/`, and by the `funcscope_worker` pytest fixture.
+Used by `funcscope bench`, by the pytest-benchmark suites in `perf/`, and by the `funcscope_worker` pytest fixture
+(`funcscope.bench.app`).
 Importing this package imports nothing heavy.
 """
 

@@ -119,7 +119,7 @@ def _process_state() -> tuple[object, ...]:
 
 def test_none_is_the_function_alone_in_an_app_that_configures_funcscope(spans):
     """With hooks off funcscope would wrap the app's functions: "none" keeps funcscope out."""
-    from funcscope.bench.plugin import BenchApp
+    from funcscope.bench.app import BenchApp
 
     before = _process_state()
     app = BenchApp(ROOT / "tests" / "apps" / "every_function_v2", "none")

@@ -37,3 +37,36 @@ def test_py_typed_ships():
     from importlib.resources import files
 
     assert files("funcscope").joinpath("py.typed").is_file()
+
+
+LOADED = """
+import json, sys
+import {module}
+roots = ("opentelemetry", "azure", "funcscope", "asyncio")
+print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] in roots)))
+"""
+
+
+def _loaded_by(module):
+    script = LOADED.format(module=module)
+    return json.loads(subprocess.run([sys.executable, "-c", script], check=True, capture_output=True, text=True).stdout)
+
+
+def test_import_funcscope_imports_nothing_else():
+    assert _loaded_by("funcscope") == ["funcscope"]
+
+
+def test_pytest_plugin_costs_no_more_than_pytest():
+    # Loaded by every pytest run on a machine with funcscope installed: no SDK, no azure.functions, no asyncio.
+    assert _loaded_by("funcscope.pytest_plugin") == ["funcscope", "funcscope.pytest_plugin"]
+
+
+def test_public_names_load_on_first_use():
+    import funcscope
+
+    assert set(funcscope.__all__) <= set(dir(funcscope))
+    assert funcscope.current() is None
+    assert funcscope.Settings().enabled
+    assert funcscope.RetryInfo.__name__ == "RetryInfo"
+    assert "current" in vars(funcscope)  # kept once loaded: later lookups are plain attribute reads
+

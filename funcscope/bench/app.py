@@ -1,32 +1,19 @@
-"""pytest plugin: the `funcscope_worker` fixture, to benchmark your own function app in each configuration.
-
-Registered by the package (entry point `pytest11`), so it is there as soon as funcscope is installed::
-
-    import pytest
-
-    APP = "path/to/your/app"  # the folder with function_app.py (v2) or the function folders (v1)
-
-    @pytest.mark.parametrize("config", ["none", "funcscope-full", "funcscope-tracing", "opencensus"])
-    def test_hello(benchmark, funcscope_worker, config):
-        app = funcscope_worker(APP, config)
-        benchmark(app.call, "hello", {"method": "GET", "url": "http://localhost/api/hello"})
+"""`BenchApp`: a function app in the worker emulator with one benchmark configuration in place, what the
+`funcscope_worker` pytest fixture (`funcscope.pytest_plugin`) returns.
 
 `call()` runs one invocation through the worker's hook path on the calling thread (no hand-off), which is what a
 benchmark should time; `invoke()` and `invoke_many()` go through the whole emulated worker, hand-off included.
-Importing this module imports nothing but pytest: it is loaded by every pytest run where funcscope is installed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-__all__ = ["BenchApp", "funcscope_worker"]
+__all__ = ["BenchApp"]
 
 
 class BenchApp:
@@ -139,22 +126,3 @@ class BenchApp:
                 self._loop.close()
         finally:
             self._installed.remove()
-
-
-@pytest.fixture
-def funcscope_worker() -> Iterator[Callable[..., BenchApp]]:
-    """A factory: `funcscope_worker(app_dir, config="funcscope-full", thread_count=None, env=None)` loads the app
-    in the worker emulator with that configuration and returns a `BenchApp`; everything is undone after the test.
-    One app at a time per process (the emulator runs one worker per process)."""
-    made: list[BenchApp] = []
-
-    def make(app_dir: str | Path, config: str = "funcscope-full", **options: Any) -> BenchApp:
-        while made:  # one worker per process: the previous app goes first
-            made.pop().close()
-        app = BenchApp(app_dir, config, **options)
-        made.append(app)
-        return app
-
-    yield make
-    while made:
-        made.pop().close()
