@@ -35,7 +35,7 @@ from azure.functions.meta import Datum
 
 from .errors import EmulatorError
 
-__all__ = ["INPUTS_KEY", "Out", "build_arguments"]
+__all__ = ["INPUTS_KEY", "Out", "build_arguments", "builds_trigger"]
 
 INPUTS_KEY = "$inputs"
 T = TypeVar("T")
@@ -342,6 +342,11 @@ _BUILDERS: dict[str, _Builder] = {
     "cosmosdbtrigger": _cosmos,
 }
 _LIST_PAYLOADS = frozenset({"eventhubtrigger", "cosmosdbtrigger"})
+
+
+def builds_trigger(trigger_type: str) -> bool:
+    """Whether a payload dict is turned into this trigger's real argument (else the payload is passed as is)."""
+    return trigger_type.lower() in _BUILDERS
 
 
 def build_trigger(function_name: str, binding: Mapping[str, Any], payload: Any) -> Any:
