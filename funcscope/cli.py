@@ -1,5 +1,5 @@
-"""`funcscope demo | bench | doctor`: see funcscope work on a sample app, measure what it costs, and check a function
-app's set-up."""
+"""`funcscope run | demo | bench | doctor`: see an app's telemetry locally, see funcscope work on a sample app,
+measure what it costs, and check a function app's set-up."""
 
 from __future__ import annotations
 
@@ -183,7 +183,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo.add_argument("--threads", type=int, default=4, help="sync thread pool size (PYTHON_THREADPOOL_THREAD_COUNT)")
     demo.set_defaults(run=_run_demo)
     from .bench.command import add_parser as add_bench_parser
+    from .local.run import add_parser as add_run_parser
 
+    add_run_parser(commands)
     add_bench_parser(commands)
     doctor = commands.add_parser("doctor", help="check this environment (and optionally an app) for funcscope")
     doctor.add_argument("--app", help="a function app folder to load and check")

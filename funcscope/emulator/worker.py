@@ -241,6 +241,10 @@ class Worker:
                 results[in_flight.pop(future)] = future.result()
         return [r for r in results if r is not None]
 
+    def check(self, call: Call) -> None:
+        """Raise EmulatorError if ``call`` could not run (unknown function, bad payload); nothing runs."""
+        self._prepare(call)
+
     def run_in_each_process(self, func: Callable[..., Any], *args: Any) -> list[Any]:
         """Call ``func(*args)`` once in every worker process and return the results in process order.
 

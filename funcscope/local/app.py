@@ -247,11 +247,13 @@ class LocalApp:
                 owner.late_logs.append(entry)
         self._late_seen = len(late)
 
-    def flush(self, timeout_ms: int = 5000) -> bool:
-        """Send on what the exporters hold (with `export`); False when not everything left within the time."""
+    def flush(self, timeout_ms: int = 5000) -> tuple[bool, int, int]:
+        """Send on what the exporters hold (with `export`): (everything left within the time, spans sent, spans
+        the exporter could not send), over every worker process."""
         if self._in_process:
             return capture.flush(timeout_ms)
-        return all(self.worker.run_in_each_process(capture.flush, timeout_ms))
+        parts = self.worker.run_in_each_process(capture.flush, timeout_ms)
+        return all(p[0] for p in parts), sum(p[1] for p in parts), sum(p[2] for p in parts)
 
     def _drain(self) -> list[SpanRecord]:
         if self._in_process:

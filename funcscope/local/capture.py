@@ -144,6 +144,7 @@ class _State:
         self.meter_provider: Any = None
         self.metric_reader: Any = None
         self.undo_runner: Callable[[], None] | None = None
+        self.exported = [0, 0]  # spans the exporters took, spans they failed to send
 
 
 _state = _State()
@@ -163,6 +164,29 @@ def _router() -> Any:
                 _state.spans.append(record)
 
     return _Router()
+
+
+def _counted(exporter: Any) -> Any:
+    """`exporter`, counting the spans it sent and those it could not send."""
+    from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+    class _Counted(SpanExporter):
+        def export(self, spans: Any) -> SpanExportResult:
+            try:
+                result = exporter.export(spans)
+            except Exception:
+                result = SpanExportResult.FAILURE
+            with _state.lock:
+                _state.exported[0 if result is SpanExportResult.SUCCESS else 1] += len(spans)
+            return result  # type: ignore[no-any-return]
+
+        def shutdown(self) -> None:
+            exporter.shutdown()
+
+        def force_flush(self, timeout_millis: int = 30000) -> bool:
+            return bool(exporter.force_flush(timeout_millis))
+
+    return _Counted()
 
 
 def _tracer_provider(span_exporters: list[Any]) -> Any:
@@ -185,7 +209,7 @@ def _tracer_provider(span_exporters: list[Any]) -> Any:
         _state.with_router.add(id(provider))
     _state.pid = os.getpid()
     for span_exporter in span_exporters:
-        provider.add_span_processor(BatchSpanProcessor(span_exporter))
+        provider.add_span_processor(BatchSpanProcessor(_counted(span_exporter)))
     return provider
 
 
@@ -296,10 +320,13 @@ def collect_metrics() -> list[MetricPoint]:
     return points
 
 
-def flush(timeout_ms: int = 5000) -> bool:
-    """Send on what the exporters still hold; False when some of it did not leave within `timeout_ms`."""
+def flush(timeout_ms: int = 5000) -> tuple[bool, int, int]:
+    """Send on what the exporters still hold: (everything left within `timeout_ms`, spans sent, spans the
+    exporter could not send)."""
     ok = True
     for provider in (_state.tracer_provider, _state.meter_provider):
         if provider is not None:
             ok = bool(provider.force_flush(timeout_millis=timeout_ms)) and ok
-    return ok
+    with _state.lock:
+        sent, failed = _state.exported
+    return ok, sent, failed

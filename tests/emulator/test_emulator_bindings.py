@@ -161,6 +161,16 @@ def test_invalid_payload_in_invoke_many_raises_before_anything_runs(triggers):
         triggers.invoke_many([Call("NoReturnBinding", {"body": "x"}), Call("Queue", {"body": 5})])
 
 
+def test_check_says_whether_a_call_could_run(triggers):
+    from funcscope.emulator import Call
+
+    triggers.check(Call("Queue", {"body": "x"}))
+    with pytest.raises(EmulatorError, match="'body' must be bytes"):
+        triggers.check(Call("Queue", {"body": 5}))
+    with pytest.raises(EmulatorError, match="unknown function 'Nope'"):
+        triggers.check(Call("Nope"))
+
+
 def test_unknown_function_lists_known_names(triggers):
     with pytest.raises(EmulatorError) as info:
         triggers.invoke("Nope")
