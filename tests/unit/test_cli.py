@@ -1,4 +1,4 @@
-"""`funcscope demo` and `funcscope doctor`, run as a user runs them (a fresh process each)."""
+"""`funcscope doctor`, run as a user runs it (a fresh process each)."""
 
 from __future__ import annotations
 
@@ -25,29 +25,6 @@ def funcscope(*args: str, env: dict[str, str] | None = None) -> subprocess.Compl
         env={**base, **(env or {})},
         cwd=ROOT,
     )
-
-
-def test_demo_shows_attribution_and_spans():
-    run = funcscope("demo")
-    assert run.returncode == 0, run.stderr
-    without, with_funcscope = run.stdout.split("with funcscope.configure()")
-    report_without = next(line for line in without.splitlines() if line.strip().startswith("report"))
-    report_with = next(line for line in with_funcscope.splitlines() if line.strip().startswith("report "))
-    assert "lost 4" in report_without and "attributed 5, lost 0" in report_with
-    table = with_funcscope.split("attributes", 1)[1]
-    checkout = next(line for line in table.splitlines() if line.strip().startswith("checkout"))
-    assert checkout.split()[1:5] == ["INTERNAL", "ERROR", "True", "True"]
-    assert "code=REDACTED" in table and "SECRET-KEY" not in run.stdout
-    for name in ("process_order", "handle_payment", "ingest_telemetry", "on_upload"):
-        row = next(line for line in table.splitlines() if line.strip().startswith(name))
-        assert row.split()[1:5] == ["INTERNAL", "UNSET", "True", "True"], row
-    assert "(no span)" not in table
-
-
-def test_demo_bad_app_is_one_clear_error(tmp_path):
-    run = funcscope("demo", "--app", str(tmp_path / "missing"))
-    assert run.returncode == 2 and "Traceback" not in run.stderr
-    assert "missing" in run.stderr
 
 
 def test_doctor_reports_problems():
