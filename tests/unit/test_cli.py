@@ -2,55 +2,48 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
+import json
 
-ROOT = Path(__file__).resolve().parents[2]
-SAMPLE_V2 = ROOT / "funcscope" / "emulator" / "sample_apps" / "v2_app"
-TRACED_V2 = ROOT / "tests" / "integration" / "apps" / "traced_v2"
+import pytest
 
+from ..local.clitools import DEMO_APP, ROOT
+from ..local.clitools import funcscope as run_funcscope
 
-def funcscope(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("FUNCSCOPE_", "PYTHON_ENABLE_WORKER"))}
-    base.pop("APPLICATIONINSIGHTS_CONNECTION_STRING", None)
-    base.pop("OTEL_EXPORTER_OTLP_ENDPOINT", None)
-    base["PYTHONPATH"] = str(ROOT)
-    return subprocess.run(
-        [sys.executable, "-m", "funcscope.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**base, **(env or {})},
-        cwd=ROOT,
-    )
+EXAMPLES = ROOT / "examples"
+SAMPLE_V2 = DEMO_APP.parent / "v2_app"
 
 
-def test_doctor_reports_problems():
-    run = funcscope("doctor")
-    assert run.returncode == 1
-    assert "problem  No exporter is configured" in run.stdout
-    if sys.version_info < (3, 13):  # extensions off is a path, not a problem
-        assert "ok       Python 3.1" in run.stdout and "off: the classic worker runs no extension hooks" in run.stdout
+@pytest.mark.parametrize("args", [[str(EXAMPLES / "v1_app")], ["--app", str(EXAMPLES / "v2_app")], [str(DEMO_APP)]])
+def test_the_bundled_apps_pass_in_a_clean_environment(args):
+    done = run_funcscope("doctor", *args)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "no problems found" in done.stdout and "problem " not in done.stdout
 
 
-def test_doctor_happy_with_a_configured_app():
-    env = {
-        "PYTHON_ENABLE_WORKER_EXTENSIONS": "1",
-        "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9",
-    }
-    run = funcscope("doctor", "--app", str(TRACED_V2), env=env)
-    assert run.returncode == 0, run.stdout + run.stderr
-    assert "ok       FuncScopeExtension is registered by the app." in run.stdout
-    assert "ok       every function of the app is traced on this worker." in run.stdout
+def test_an_app_without_funcscope_fails_with_each_fix():
+    done = run_funcscope("doctor", str(SAMPLE_V2), "--json")
+    assert done.returncode == 1
+    result = json.loads(done.stdout)
+    assert result["ok"] is False
+    by_name = {c["name"]: c["findings"] for c in result["checks"]}
+    assert [f["message"] for f in by_name["requirements"]] == [
+        "requirements.txt does not list funcscope, so the deployed app cannot import it"
+    ]
+    assert by_name["configured"][0]["fix"].startswith("add `import funcscope` and `funcscope.configure()`")
+    assert by_name["exporter"] == []  # nothing to export without funcscope: said once, by the check above
+    assert all(f["fix"] for findings in by_name.values() for f in findings if f["severity"] == "problem")
 
 
-def test_doctor_spots_an_app_without_funcscope():
-    run = funcscope("doctor", "--app", str(SAMPLE_V2), env={"PYTHON_ENABLE_WORKER_EXTENSIONS": "1"})
-    assert "problem  The app does not register FuncScopeExtension" in run.stdout
+def test_funcscope_messages_while_loading_are_findings():
+    done = run_funcscope("doctor", str(EXAMPLES / "v2_app"), env={"FUNCSCOPE_SAMPLE_RATIO": "lots"})
+    assert done.returncode == 1
+    assert "FUNCSCOPE_SAMPLE_RATIO='lots' is not a number from 0 to 1" in done.stdout
 
 
-def test_doctor_bad_setting_warns():
-    run = funcscope("doctor", env={"FUNCSCOPE_SAMPLE_RATIO": "lots"})
-    assert "FUNCSCOPE_SAMPLE_RATIO='lots'" in run.stderr
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [(["/nonexistent"], "app folder not found: /nonexistent"), (["a", "--app", "b"], "give the app folder once")],
+)
+def test_bad_arguments(args, message):
+    done = run_funcscope("doctor", *args)
+    assert done.returncode == 2 and message in done.stderr

@@ -1,0 +1,189 @@
+"""Each doctor check on small apps: a finding and its fix when something is wrong, nothing when it is right."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+
+import pytest
+
+from funcscope.local import checks
+from funcscope.local.checks import AppFacts, Finding
+from funcscope.local.doctor import diagnose
+from funcscope.local.probe import AppProbe
+
+CONNECTION_STRING = "InstrumentationKey=00000000-0000-0000-0000-000000000000;IngestionEndpoint=http://127.0.0.1:9/"
+
+
+def app(tmp_path, files=None, settings=None, probe=None, environ=None, v1=False):
+    (tmp_path / "host.json").write_text('{"version": "2.0"}')
+    if not v1:
+        (tmp_path / "function_app.py").write_text("")
+    (tmp_path / "requirements.txt").write_text("funcscope[azure-monitor]\n")
+    for name, content in (files or {}).items():
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(content))
+    if settings is not None:
+        (tmp_path / "local.settings.json").write_text(json.dumps({"IsEncrypted": False, "Values": settings}))
+    facts = AppFacts(tmp_path, environ=environ or {})
+    if probe is not None:
+        facts.probe = probe
+    return facts
+
+
+def configured(*undecorated, decorated=(), provider=None):
+    functions = [{"name": n, "trigger": "httpTrigger", "decorated": False} for n in undecorated]
+    functions += [{"name": n, "trigger": "httpTrigger", "decorated": True} for n in decorated]
+    return AppProbe(functions, ["FuncScopeExtension"], [], provider or {})
+
+
+def messages(findings):
+    return [f.message for f in findings]
+
+
+def test_requirements(tmp_path):
+    facts = app(tmp_path, settings={checks.CONNECTION_STRING: CONNECTION_STRING})
+    assert list(checks.check_requirements(facts)) == []
+    (tmp_path / "requirements.txt").write_text("-r base.txt  # shared\n")
+    (tmp_path / "base.txt").write_text("Funcscope[otlp]==0.1\nazure-functions\n")
+    (finding,) = checks.check_requirements(AppFacts(tmp_path, environ={checks.CONNECTION_STRING: CONNECTION_STRING}))
+    assert "installs neither funcscope[azure-monitor] nor azure-monitor-opentelemetry-exporter" in finding.message
+    (tmp_path / "requirements.txt").write_text("azure-functions\nnot a requirement!\n")
+    found = messages(checks.check_requirements(AppFacts(tmp_path, environ={})))
+    assert found[0].startswith("requirements.txt line 2 is not a requirement pip can read")
+    assert found[1] == "requirements.txt does not list funcscope, so the deployed app cannot import it"
+    (tmp_path / "requirements.txt").unlink()
+    assert "no requirements.txt" in messages(checks.check_requirements(AppFacts(tmp_path, environ={})))[0]
+
+
+def test_azure_functions_pinned_too_old(tmp_path):
+    facts = app(tmp_path, files={"requirements.txt": "funcscope\nazure-functions==1.2.0\n"})
+    (finding,) = checks.check_azure_functions(facts)
+    assert "pins azure-functions==1.2.0, but funcscope needs azure-functions>=1.18" in finding.message
+    assert list(checks.check_azure_functions(app(tmp_path, files={"requirements.txt": "azure-functions>=1.20"}))) == []
+
+
+def test_extensions_where_the_app_relies_on_hooks(tmp_path):
+    facts = app(tmp_path, probe=configured("orders", decorated=["health"]))
+    if facts.python >= (3, 13):
+        pytest.skip("the 3.13+ worker runs no hooks whatever the setting")
+    (finding,) = checks.check_extensions(facts)
+    assert finding.message == (
+        "PYTHON_ENABLE_WORKER_EXTENSIONS is not set, so the worker runs no extension hook and funcscope does not "
+        "trace orders"
+    )
+    assert "local.settings.json" in finding.fix
+    # Read from local.settings.json, as Core Tools would; only decorated functions need no hooks.
+    on = app(tmp_path, settings={"PYTHON_ENABLE_WORKER_EXTENSIONS": "1"}, probe=configured("orders"))
+    assert list(checks.check_extensions(on)) == []
+    assert list(checks.check_extensions(app(tmp_path, probe=configured(decorated=["health"])))) == []
+    shell_only = app(tmp_path, environ={"PYTHON_ENABLE_WORKER_EXTENSIONS": "true"}, probe=configured("orders"))
+    (tmp_path / "local.settings.json").unlink()
+    (note,) = checks.check_extensions(shell_only)
+    assert note.severity == "note" and "set in this shell only" in note.message
+
+
+def test_function_folder_without_function_json(tmp_path):
+    facts = app(
+        tmp_path,
+        v1=True,
+        files={
+            "Orders/function.json": '{"bindings": []}',
+            "Orders/__init__.py": "def main(req): ...",
+            "Forgotten/__init__.py": "async def main(req): ...",
+            "shared_code/__init__.py": "def helper(): ...",
+        },
+    )
+    (finding,) = checks.check_function_folders(facts)
+    assert finding.message == "Forgotten/ defines main() but has no function.json, so the host never runs it"
+
+
+def test_malformed_json_everywhere(tmp_path):
+    facts = app(
+        tmp_path,
+        v1=True,
+        files={"host.json": "{}", "Orders/function.json": '{"bindings": [}', "local.settings.json": "{,}"},
+    )
+    found = messages(checks.check_json_files(facts))
+    assert found == [
+        'host.json has no "version": "2.0"',
+        "local.settings.json is not valid JSON: Expecting property name enclosed in double quotes (line 1, column 2)",
+        "Orders/function.json is not valid JSON: Expecting value (line 1, column 15)",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("settings", "found"),
+    [
+        ({"FUNCSCOPE_EXPORTER": "console"}, []),
+        ({"FUNCSCOPE_EXPORTER": "none"}, []),
+        ({checks.CONNECTION_STRING: CONNECTION_STRING}, []),
+        ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318"}, []),
+        ({}, ["no exporter is configured, so funcscope records spans and metrics but sends them nowhere"]),
+        ({"FUNCSCOPE_EXPORTER": "jaeger"}, ["FUNCSCOPE_EXPORTER='jaeger' (in local.settings.json) is not one of"]),
+        (
+            {checks.CONNECTION_STRING: "InstrumentationKey=x"},
+            [f"{checks.CONNECTION_STRING} (in local.settings.json) cannot"],
+        ),
+        ({"FUNCSCOPE_EXPORTER": "azure-monitor"}, ["APPLICATIONINSIGHTS_CONNECTION_STRING (in nowhere) cannot be"]),
+        ({"OTEL_EXPORTER_OTLP_ENDPOINT": "localhost:4318"}, ["OTEL_EXPORTER_OTLP_ENDPOINT='localhost:4318' (in"]),
+    ],
+)
+def test_exporter_settings(tmp_path, monkeypatch, settings, found):
+    monkeypatch.delenv(checks.CONNECTION_STRING, raising=False)
+    facts = app(tmp_path, settings=settings, probe=configured("orders"))
+    assert [m[: len(f)] for m, f in zip(messages(checks.check_exporter(facts)), found, strict=True)] == found
+
+
+def test_an_app_with_its_own_providers_needs_no_exporter_setting(tmp_path):
+    provider = {"sdk": True, "by_funcscope": False, "parent_based": True}
+    assert list(checks.check_exporter(app(tmp_path, probe=configured("orders", provider=provider)))) == []
+
+
+def test_sampler_that_ignores_the_host(tmp_path):
+    provider = {"sdk": True, "by_funcscope": False, "parent_based": False, "sampler": "TraceIdRatioBased"}
+    (finding,) = checks.check_sampler(app(tmp_path, probe=configured("orders", provider=provider)))
+    assert "samples with TraceIdRatioBased, which ignores the host's sampled flag" in finding.message
+    provider = {"sdk": True, "by_funcscope": True, "parent_based": True, "sampler": "ParentBased"}
+    assert list(checks.check_sampler(app(tmp_path, probe=configured("orders", provider=provider)))) == []
+
+
+@pytest.mark.parametrize(
+    ("settings", "count"),
+    [
+        ({"PYTHON_THREADPOOL_THREAD_COUNT": "8", "FUNCTIONS_WORKER_PROCESS_COUNT": "10"}, 0),
+        ({"PYTHON_THREADPOOL_THREAD_COUNT": "0"}, 1),
+        ({"PYTHON_THREADPOOL_THREAD_COUNT": "many", "FUNCTIONS_WORKER_PROCESS_COUNT": "11"}, 2),
+    ],
+)
+def test_worker_counts(tmp_path, settings, count):
+    found = list(checks.check_worker_counts(app(tmp_path, settings=settings)))
+    assert len(found) == count and all("is out of range" in f.message for f in found)
+
+
+def test_a_v2_script_that_does_not_import(tmp_path):
+    facts = app(tmp_path, files={"function_app.py": "import azure.functions as func\nimport not_installed_anywhere\n"})
+    (finding,) = checks.check_loads(facts)
+    assert "No module named 'not_installed_anywhere'" in finding.message and "function_app.py:2" in finding.message
+    assert list(checks.check_configured(facts)) == []  # said once: the app does not load
+
+
+def test_never_configured(tmp_path):
+    probe = AppProbe([{"name": "orders", "trigger": "httpTrigger", "decorated": False}], [], [], {})
+    (finding,) = checks.check_configured(app(tmp_path, probe=probe))
+    assert finding.message == "funcscope is never configured: no function of this app is traced"
+
+
+def test_a_failing_check_is_a_finding_and_new_checks_plug_in(tmp_path):
+    app(tmp_path)
+
+    def broken(facts):
+        raise KeyError("x")
+
+    def custom(facts):
+        yield Finding("custom finding", "custom fix")
+
+    result = diagnose(tmp_path, [("broken", "never fails", broken), ("custom", "custom", custom)])
+    assert [f.message for f in result.problems] == ["the check itself failed: KeyError: 'x'", "custom finding"]
+    assert not result.ok and result.to_json()["checks"][1]["findings"][0]["fix"] == "custom fix"
