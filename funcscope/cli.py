@@ -11,12 +11,14 @@ __all__ = ["main"]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from . import __version__
     from .bench.command import add_parser as add_bench_parser
     from .local.demo import add_parser as add_demo_parser
     from .local.doctor import add_parser as add_doctor_parser
     from .local.run import add_parser as add_run_parser
 
     parser = argparse.ArgumentParser(prog="funcscope", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"funcscope {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_run_parser(commands)
     add_demo_parser(commands)

@@ -47,3 +47,10 @@ def test_funcscope_messages_while_loading_are_findings():
 def test_bad_arguments(args, message):
     done = run_funcscope("doctor", *args)
     assert done.returncode == 2 and message in done.stderr
+
+
+def test_version():
+    import funcscope
+
+    done = run_funcscope("--version")
+    assert done.returncode == 0 and done.stdout.strip() == f"funcscope {funcscope.__version__}"

@@ -70,3 +70,25 @@ def test_public_names_load_on_first_use():
     assert funcscope.RetryInfo.__name__ == "RetryInfo"
     assert "current" in vars(funcscope)  # kept once loaded: later lookups are plain attribute reads
 
+
+def test_python_dash_m_runs_the_command_line():
+    out = subprocess.run([sys.executable, "-m", "funcscope", "--version"], check=True, capture_output=True, text=True)
+    import funcscope
+
+    assert out.stdout.strip() == f"funcscope {funcscope.__version__}"
+
+
+def test_metadata():
+    from importlib.metadata import metadata
+
+    from trove_classifiers import classifiers
+
+    import funcscope
+
+    meta = metadata("funcscope")
+    assert meta["Version"] == funcscope.__version__  # one version, in funcscope/__init__.py
+    declared = meta.get_all("Classifier")
+    assert set(declared) <= classifiers, set(declared) - classifiers
+    for kind in ("Development Status", "Topic", "Operating System", "Framework"):
+        assert any(c.startswith(kind + " ::") for c in declared), kind
+    assert "azure-functions" in meta["Keywords"].split(",")
