@@ -247,13 +247,19 @@ class LocalApp:
                 owner.late_logs.append(entry)
         self._late_seen = len(late)
 
-    def flush(self, timeout_ms: int = 5000) -> tuple[bool, int, int]:
-        """Send on what the exporters hold (with `export`): (everything left within the time, spans sent, spans
-        the exporter could not send), over every worker process."""
+    def flush(self, timeout_ms: int = 5000) -> bool:
+        """Send on what the exporters hold (with `export`), in every worker process; False when not everything
+        left within the time."""
         if self._in_process:
             return capture.flush(timeout_ms)
-        parts = self.worker.run_in_each_process(capture.flush, timeout_ms)
-        return all(p[0] for p in parts), sum(p[1] for p in parts), sum(p[2] for p in parts)
+        return all(self.worker.run_in_each_process(capture.flush, timeout_ms))
+
+    def logs_outside_invocations(self) -> list[LogEntry]:
+        """Records logged since the app loaded while no invocation ran (an exporter's errors, a background
+        thread's records)."""
+        startup = {_key(e) for e in self.startup_logs}
+        during = {_key(e) for t in self.invocations for e in t.unattributed_logs}
+        return [e for e in self.worker.unattributed_logs if _key(e) not in startup and _key(e) not in during]
 
     def _drain(self) -> list[SpanRecord]:
         if self._in_process:
@@ -285,3 +291,7 @@ class LocalApp:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _key(entry: LogEntry) -> tuple[Any, ...]:
+    return (entry.created, entry.thread_name, entry.logger_name, entry.message)

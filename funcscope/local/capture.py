@@ -24,7 +24,7 @@ __all__ = [
     "adopt_app_providers",
     "collect_metrics",
     "drain_spans",
-    "exporters",
+    "exporter_names",
     "flush",
     "invocation_span",
     "start_process",
@@ -140,11 +140,12 @@ class _State:
         self.capturing = False
         self.pid = 0
         self.with_router: set[int] = set()  # ids of the tracer providers the router is on
+        self.telemetry: Any = None  # funcscope's own providers, when this capture set them up
         self.tracer_provider: Any = None
         self.meter_provider: Any = None
+        self.own_meter_provider = False
         self.metric_reader: Any = None
         self.undo_runner: Callable[[], None] | None = None
-        self.exported = [0, 0]  # spans the exporters took, spans they failed to send
 
 
 _state = _State()
@@ -166,96 +167,78 @@ def _router() -> Any:
     return _Router()
 
 
-def _counted(exporter: Any) -> Any:
-    """`exporter`, counting the spans it sent and those it could not send."""
-    from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
-
-    class _Counted(SpanExporter):
-        def export(self, spans: Any) -> SpanExportResult:
-            try:
-                result = exporter.export(spans)
-            except Exception:
-                result = SpanExportResult.FAILURE
-            with _state.lock:
-                _state.exported[0 if result is SpanExportResult.SUCCESS else 1] += len(spans)
-            return result  # type: ignore[no-any-return]
-
-        def shutdown(self) -> None:
-            exporter.shutdown()
-
-        def force_flush(self, timeout_millis: int = 30000) -> bool:
-            return bool(exporter.force_flush(timeout_millis))
-
-    return _Counted()
+def _add_router(provider: Any) -> None:
+    if id(provider) not in _state.with_router:
+        provider.add_span_processor(_router())
+        _state.with_router.add(id(provider))
 
 
-def _tracer_provider(span_exporters: list[Any]) -> Any:
+def _delta_reader() -> Any:
+    from opentelemetry.sdk.metrics import Counter, Histogram, ObservableCounter
+    from opentelemetry.sdk.metrics.export import AggregationTemporality, InMemoryMetricReader
+
+    delta = AggregationTemporality.DELTA
+    return InMemoryMetricReader(preferred_temporality={Counter: delta, ObservableCounter: delta, Histogram: delta})
+
+
+def exporter_names(export: str) -> list[str]:
+    """The exporters funcscope could set up for `export` with the settings of this process (a problem with one
+    is logged by funcscope, once); nothing is sent, and what was built for the check is shut down again."""
+    from ..telemetry.exporters import exporters_for
+
+    chosen = exporters_for(export, export_logs=False)
+    for exporter in [*chosen.spans, *chosen.metrics]:
+        exporter.shutdown()
+    return chosen.names
+
+
+def start_process(export: str | None = None) -> None:
+    """Capture this process's telemetry from now on, and put a runner in place that emits through it.
+
+    In a process with no tracer provider yet (a worker process, `funcscope run`) funcscope's own providers are set
+    up now, as the app's first invocation would, exporting to `export` (`"console"`, `"otlp"`,
+    `"azure-monitor"`; None sends nothing), with the capture's processor and metric reader beside the exporters'.
+    In a process that has a tracer provider already (a test process), the processor goes on that provider and
+    funcscope's metrics to a meter provider of the capture's own; `export` is refused there.
+    """
     import os
 
     from opentelemetry import trace
     from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import BatchSpanProcessor
-    from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased
 
-    from ..telemetry.setup import build_resource
-
-    provider = trace.get_tracer_provider()
-    if not isinstance(provider, TracerProvider):
-        # The provider funcscope would set up itself: the Azure Functions resource, parent-based sampling.
-        provider = TracerProvider(resource=build_resource(), sampler=ParentBased(ALWAYS_ON), shutdown_on_exit=False)
-        trace.set_tracer_provider(provider)
-    if id(provider) not in _state.with_router:
-        provider.add_span_processor(_router())
-        _state.with_router.add(id(provider))
-    _state.pid = os.getpid()
-    for span_exporter in span_exporters:
-        provider.add_span_processor(BatchSpanProcessor(_counted(span_exporter)))
-    return provider
-
-
-def exporters(export: str) -> tuple[list[Any], list[Any], list[str]]:
-    """funcscope's span and metric exporters for `export`, and the names of those it could set up (a problem
-    with one is logged by funcscope, once)."""
-    from ..telemetry.setup import _exporters as funcscope_exporters
-
-    return funcscope_exporters(export)
-
-
-def _meter_provider(metric_exporters: list[Any]) -> tuple[Any, Any]:
-    from opentelemetry.sdk.metrics import Counter, Histogram, MeterProvider, ObservableCounter
-    from opentelemetry.sdk.metrics.export import (
-        AggregationTemporality,
-        InMemoryMetricReader,
-        PeriodicExportingMetricReader,
-    )
-
-    from ..telemetry.setup import build_resource
-
-    delta = AggregationTemporality.DELTA
-    reader = InMemoryMetricReader(preferred_temporality={Counter: delta, ObservableCounter: delta, Histogram: delta})
-    readers = [reader, *(PeriodicExportingMetricReader(m) for m in metric_exporters)]
-    return MeterProvider(resource=build_resource(), metric_readers=readers, shutdown_on_exit=False), reader
-
-
-def start_process(export: str | None = None) -> None:
-    """Capture this process's telemetry from now on, and point funcscope's runner at the capturing providers.
-
-    `export`: also send everything on through funcscope's exporter set-up (`"console"`, `"otlp"`,
-    `"azure-monitor"`); None sends nothing anywhere.
-    """
     from ..runtime.runner import replace_runner
     from ..shared.settings import Settings
+    from ..telemetry import setup
 
-    span_exporters, metric_exporters, _ = exporters(export) if export is not None else ([], [], [])
+    settings = Settings.from_env()
+    reader = _delta_reader()
     with _state.lock:
         _state.spans.clear()
-    _state.tracer_provider = _tracer_provider(span_exporters)
-    _state.meter_provider, _state.metric_reader = _meter_provider(metric_exporters)
+    _state.pid = os.getpid()
+    _state.metric_reader = reader
+    if not isinstance(trace.get_tracer_provider(), TracerProvider) and setup._configured is None:
+        router = _router()
+        telemetry = setup.set_up_providers(
+            settings.with_options(exporter=export or "none"), span_processors=[router], metric_readers=[reader]
+        )
+        _state.with_router.add(id(telemetry.tracer_provider))
+        _state.telemetry = telemetry
+        _state.tracer_provider, _state.meter_provider = telemetry.tracer_provider, telemetry.meter_provider
+        runner_settings = settings  # the runner emits through the providers just set up
+    else:
+        if export is not None:
+            raise RuntimeError("export needs a process whose telemetry is not set up yet")
+        from opentelemetry.sdk.metrics import MeterProvider
+
+        _state.tracer_provider = trace.get_tracer_provider()
+        _add_router(_state.tracer_provider)
+        _state.meter_provider = MeterProvider(metric_readers=[reader], shutdown_on_exit=False)
+        _state.own_meter_provider = True
+        runner_settings = settings.with_options(
+            tracer_provider=_state.tracer_provider, meter_provider=_state.meter_provider
+        )
     _state.capturing = True
-    settings = Settings.from_env().with_options(
-        tracer_provider=_state.tracer_provider, meter_provider=_state.meter_provider
-    )
-    _state.undo_runner = replace_runner(settings)
+    _state.undo_runner = replace_runner(runner_settings)
 
 
 def stop_process() -> None:
@@ -266,9 +249,10 @@ def stop_process() -> None:
         undo()
     with _state.lock:
         _state.spans.clear()
-    if _state.meter_provider is not None:
+    if _state.own_meter_provider and _state.meter_provider is not None:
         _state.meter_provider.shutdown()
-        _state.meter_provider = _state.metric_reader = None
+    _state.own_meter_provider = False
+    _state.meter_provider = _state.metric_reader = None
 
 
 def adopt_app_providers() -> list[str]:
@@ -289,7 +273,9 @@ def adopt_app_providers() -> list[str]:
             _state.with_router.add(id(tracer_provider))
         else:
             lost.append("tracer_provider")
-    if settings.meter_provider is not _state.meter_provider:
+    from opentelemetry import metrics
+
+    if (settings.meter_provider or metrics.get_meter_provider()) is not _state.meter_provider:
         lost.append("meter_provider")
     return lost
 
@@ -320,13 +306,8 @@ def collect_metrics() -> list[MetricPoint]:
     return points
 
 
-def flush(timeout_ms: int = 5000) -> tuple[bool, int, int]:
-    """Send on what the exporters still hold: (everything left within `timeout_ms`, spans sent, spans the
-    exporter could not send)."""
-    ok = True
-    for provider in (_state.tracer_provider, _state.meter_provider):
-        if provider is not None:
-            ok = bool(provider.force_flush(timeout_millis=timeout_ms)) and ok
-    with _state.lock:
-        sent, failed = _state.exported
-    return ok, sent, failed
+def flush(timeout_ms: int = 5000) -> bool:
+    """Send on what the exporters still hold; False when not everything left within `timeout_ms`."""
+    if _state.telemetry is not None:
+        return bool(_state.telemetry.flush(timeout_ms))
+    return True

@@ -187,8 +187,10 @@ class RunReport:
     unattributed_logs: list[LogLine] = field(default_factory=list)
     unmatched_spans: list[SpanRecord] = field(default_factory=list)
     metrics: list[MetricPoint] = field(default_factory=list)
-    #: With an exporter: whether the flush finished in time, the spans sent, the spans it could not send.
-    exported: tuple[bool, int, int] | None = None
+    #: Records logged outside any invocation after the app loaded (an exporter's errors, background threads).
+    background_logs: list[LogLine] = field(default_factory=list)
+    #: With an exporter: whether everything left within the flush timeout.
+    exported: bool | None = None
 
     @property
     def failed(self) -> int:
@@ -199,8 +201,19 @@ class RunReport:
         return 1 if self.failed or not self.export_ok else 0
 
     @property
+    def export_problems(self) -> list[LogLine]:
+        """What the exporters (OpenTelemetry's and Azure's loggers) warned about during the run."""
+        if self.export is None:
+            return []
+        return [
+            line
+            for line in self.background_logs
+            if line.level in ("WARNING", "ERROR", "CRITICAL") and line.logger.startswith(("opentelemetry", "azure"))
+        ]
+
+    @property
     def export_ok(self) -> bool:
-        return self.exported is None or (self.exported[0] and self.exported[2] == 0)
+        return self.exported is not False and not self.export_problems
 
     def add_invocations(self, app: LocalApp, telemetry: list[InvocationTelemetry], requests: list[str]) -> None:
         """Add invocations, filing each record that reached the host with no invocation id once: under the one
@@ -230,6 +243,7 @@ class RunReport:
         data: dict[str, Any] = {f.name: getattr(self, f.name) for f in fields(self)}
         data["startup_logs"] = [vars(line) for line in self.startup_logs]
         data["unattributed_logs"] = [vars(line) for line in self.unattributed_logs]
+        data["background_logs"] = [vars(line) for line in self.background_logs]
         data["invocations"] = [i.to_json() for i in self.invocations]
         data["not_invoked"] = [vars(n) for n in self.not_invoked]
         data["unmatched_spans"] = [s.to_json() for s in self.unmatched_spans]
@@ -242,11 +256,9 @@ class RunReport:
         values = {f.name: data[f.name] for f in fields(cls) if f.name in data}
         values["startup_logs"] = [LogLine(**line) for line in values.get("startup_logs", ())]
         values["unattributed_logs"] = [LogLine(**line) for line in values.get("unattributed_logs", ())]
+        values["background_logs"] = [LogLine(**line) for line in values.get("background_logs", ())]
         values["invocations"] = [InvocationReport.from_json(i) for i in values.get("invocations", ())]
         values["not_invoked"] = [NotInvoked(**n) for n in values.get("not_invoked", ())]
         values["unmatched_spans"] = [SpanRecord.from_json(s) for s in values.get("unmatched_spans", ())]
         values["metrics"] = [MetricPoint.from_json(p) for p in values.get("metrics", ())]
-        if values.get("exported") is not None:
-            flushed, sent, failed = values["exported"]
-            values["exported"] = (bool(flushed), int(sent), int(failed))
         return cls(**values)

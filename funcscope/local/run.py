@@ -140,6 +140,7 @@ def run_app(
         report.notes.extend(_funcscope_notes(app, report))
         if export is not None:
             report.exported = app.flush()
+        report.background_logs = [LogLine.from_entry(e) for e in app.logs_outside_invocations()]
         return report
     finally:
         app.close()
@@ -147,12 +148,9 @@ def run_app(
 
 def _check_export(export: str) -> None:
     """Set the exporter up once before the run, so a missing package or a bad setting stops it at once."""
-    from .capture import exporters
+    from .capture import exporter_names
 
-    span_exporters, metric_exporters, names = exporters(export)
-    for exporter in [*span_exporters, *metric_exporters]:
-        exporter.shutdown()
-    if export not in names:
+    if export not in exporter_names(export):
         raise UsageError(f"--export {export}: the exporter could not be set up (the message above says why)")
 
 

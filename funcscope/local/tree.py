@@ -246,15 +246,14 @@ def render_summary(report: RunReport, style: Style) -> list[str]:
     all_metrics = [p for i in report.invocations for p in i.metrics] + report.metrics
     if all_metrics:
         lines.append(f"  metrics: {_metrics_line(all_metrics)}")
-    if report.export is None or report.exported is None:
+    if report.export is None:
         lines.append(style.paint("  export: none (--export console|otlp|azure-monitor sends it on)", "dim"))
     else:
-        flushed, sent, failed = report.exported
-        text = f"  export: {sent} spans sent to {report.export}"
-        if failed:
-            text += f", {failed} could not be sent (is the backend reachable?)"
-        if not flushed:
-            text += "; it did not finish within the flush timeout"
+        text = f"  export: {count(spans, 'span')} and funcscope's metrics handed to {report.export}"
+        if report.exported is False:
+            text += "; they did not all leave within the flush timeout"
+        if report.export_problems:
+            text += f"; the exporter reported {count(len(report.export_problems), 'problem')} (above)"
         lines.append(style.paint(text, "green" if report.export_ok else "red"))
     return lines
 
@@ -294,6 +293,10 @@ def render_report(report: RunReport, style: Style) -> list[str]:
         lines.append("")
         lines.append(style.paint("records with no invocation id, logged while several invocations ran", "bold"))
         lines.extend("  " + _log_text(line, style) for line in report.unattributed_logs)
+    if report.background_logs:
+        lines.append("")
+        lines.append(style.paint("logged outside any invocation (exporters, background threads)", "bold"))
+        lines.extend("  " + _log_text(line, style) for line in report.background_logs)
     if report.unmatched_spans:
         lines.append("")
         lines.append(style.paint("spans in no invocation's trace", "bold"))

@@ -25,9 +25,9 @@ from __future__ import annotations
 import contextvars
 import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry import metrics, trace
 from opentelemetry._logs import get_logger_provider
@@ -39,7 +39,10 @@ from .logs import export_records, exports_logs, stop_exporting_records
 from .resource import build_resource
 from .sampling import sampler_finding
 
-__all__ = ["Telemetry", "setup_telemetry"]
+if TYPE_CHECKING:
+    from ..shared.settings import Settings
+
+__all__ = ["Telemetry", "set_up_providers", "setup_telemetry"]
 
 INSTRUMENTATION_NAME = "funcscope"
 
@@ -245,6 +248,31 @@ def setup_telemetry(
         return _configured
 
 
+def set_up_providers(
+    settings: Settings, *, span_processors: Sequence[Any] = (), metric_readers: Sequence[Any] = ()
+) -> Telemetry:
+    """Set up funcscope's own providers now, from `settings`, as the first invocation would when no provider is
+    configured yet, with `span_processors` and `metric_readers` beside the exporters' (a local run reads what is
+    recorded through them). Once per process: a second call returns the providers already set up."""
+    from .. import __version__
+
+    global _configured
+    _flusher.start()
+    with _lock:
+        if _configured is None:
+            _configured = _configure_providers(
+                settings.exporter,
+                settings.service_name,
+                settings.flush_timeout_ms,
+                __version__,
+                exports_logs(settings.logs),
+                settings.azure_monitor_storage,
+                extra_span_processors=span_processors,
+                extra_metric_readers=metric_readers,
+            )
+        return _configured
+
+
 def _is_configured_logger_provider(provider: object) -> bool:
     return type(provider).__name__ not in ("ProxyLoggerProvider", "NoOpLoggerProvider")
 
@@ -273,6 +301,8 @@ def _configure_providers(
     version: str,
     export_logs: bool,
     azure_monitor_storage: str | None,
+    extra_span_processors: Sequence[Any] = (),
+    extra_metric_readers: Sequence[Any] = (),
 ) -> Telemetry:
     from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
     from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
@@ -280,8 +310,8 @@ def _configure_providers(
 
     chosen = exporters_for(exporter, export_logs)
     resource = build_resource(service_name)
-    span_processors = [BatchSpanProcessor(e) for e in chosen.spans]
-    readers = [PeriodicExportingMetricReader(e) for e in chosen.metrics]
+    span_processors = [BatchSpanProcessor(e) for e in chosen.spans] + list(extra_span_processors)
+    readers = [PeriodicExportingMetricReader(e) for e in chosen.metrics] + list(extra_metric_readers)
     log_processors = [BatchLogRecordProcessor(e) for e in chosen.logs]
     # funcscope shuts these down itself at exit, after ending the invocations still in flight, so their spans
     # are exported too (the SDK's own exit handler would run first and drop them).

@@ -27,13 +27,13 @@ def test_tree_of_every_invocation_then_a_summary():
     title = next(i for i, line in enumerate(lines) if line.startswith("quote  httpTrigger"))
     host, span, *rest = lines[title + 1 : title + 12]
     assert "host  POST http://localhost:7071/api/quote?code=REDACTED" in host
-    assert "quote  SERVER  UNSET" in span and depth(span) > depth(host)
+    assert "quote  INTERNAL  UNSET" in span and depth(span) > depth(host)
     price = next(line for line in rest if "price  INTERNAL" in line)
     log = next(line for line in rest if "pricing tea" in line)
     assert depth(price) > depth(span) and depth(log) > depth(price)
     assert "invocation " in log and "shop: pricing tea" in log and "ThreadPoolExecutor" in log
     assert "exception RuntimeError: payment service unavailable" in out
-    assert "health  SERVER  ERROR (HTTP 503)" in out
+    assert "health  INTERNAL  ERROR (HTTP 503)" in out
     summary = out[out.index("Summary") :]
     assert "6 invocations, 2 failed" in summary
     assert "6 of 6 invocations with a funcscope span in the host's trace; 10 spans in all" in summary
