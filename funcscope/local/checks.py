@@ -12,11 +12,13 @@ shell's environment. What only holds locally is said so, since Azure reads the a
 from __future__ import annotations
 
 import ast
+import contextlib
 import importlib.metadata
 import json
+import logging
 import os
 import sys
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -39,11 +41,12 @@ V2_SCRIPT = "function_app.py"
 MAX_PROCESS_COUNT = 10  # the host starts at most this many worker processes
 EXPORTER_SETTING = ENV_PREFIX + "EXPORTER"
 CONNECTION_STRING = "APPLICATIONINSIGHTS_CONNECTION_STRING"
-OTLP_ENDPOINTS = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
-# exporter name -> (the module funcscope imports for it, the distribution that provides it)
-EXPORTER_PACKAGES = {
-    "azure-monitor": ("azure.monitor.opentelemetry.exporter", "azure-monitor-opentelemetry-exporter"),
-    "otlp": ("opentelemetry.exporter.otlp.proto.http.trace_exporter", "opentelemetry-exporter-otlp-proto-http"),
+OTLP_ENDPOINTS = tuple(f"OTEL_EXPORTER_OTLP_{signal}ENDPOINT" for signal in ("", "TRACES_", "METRICS_", "LOGS_"))
+# funcscope's extra for an exporter -> the distribution that extra installs
+EXTRA_DISTRIBUTIONS = {
+    "azure-monitor": "azure-monitor-opentelemetry",
+    "otlp": "opentelemetry-exporter-otlp-proto-http",
+    "otlp-grpc": "opentelemetry-exporter-otlp-proto-grpc",
 }
 
 
@@ -264,13 +267,13 @@ def check_requirements(facts: AppFacts) -> Iterable[Finding]:
             "add funcscope[azure-monitor] (or funcscope[otlp]) to requirements.txt",
         )
         return
-    for name in _exporters_in_use(facts.settings):
-        module, distribution = EXPORTER_PACKAGES[name]
-        if name not in funcscope.extras and reqs.get(distribution) is None:
+    for extra in _extras_in_use(facts.settings):
+        distribution = EXTRA_DISTRIBUTIONS[extra]
+        if extra not in funcscope.extras and reqs.get(distribution) is None:
             yield problem(
-                f"the settings ask for the {name} exporter, but requirements.txt installs neither funcscope[{name}] "
-                f"nor {distribution}, so the deployed app sends nothing there",
-                f"list funcscope[{name}] in requirements.txt",
+                f"the settings ask for the exporter of funcscope[{extra}], but requirements.txt installs neither "
+                f"it nor {distribution}, so the deployed app sends nothing there",
+                f"list funcscope[{extra}] in requirements.txt",
             )
 
 
@@ -374,31 +377,49 @@ def check_extensions(facts: AppFacts) -> Iterable[Finding]:
         )
 
 
-def _exporters_in_use(settings: Mapping[str, str]) -> list[str]:
+def _extras_in_use(settings: Mapping[str, str]) -> list[str]:
+    """funcscope's extras the exporter settings need: `azure-monitor`, `otlp` or `otlp-grpc`."""
+    from ..shared.settings import otlp_protocol, otlp_signal_configured
+    from ..telemetry.otlp import EXTRAS, SIGNALS
+
     choice = settings.get(EXPORTER_SETTING, "").strip().lower() or "auto"
-    if choice in EXPORTER_PACKAGES:
-        return [choice]
-    if choice != "auto":
-        return []
-    found = []
-    if settings.get(CONNECTION_STRING, "").strip():
-        found.append("azure-monitor")
-    if any(settings.get(name, "").strip() for name in OTLP_ENDPOINTS):
-        found.append("otlp")
-    return found
+    extras = []
+    if choice == "azure-monitor" or (choice == "auto" and settings.get(CONNECTION_STRING, "").strip()):
+        extras.append("azure-monitor")
+    if choice == "otlp" or choice == "auto":
+        signals = SIGNALS if choice == "otlp" else [s for s in SIGNALS if otlp_signal_configured(s, settings)]
+        extras.extend(dict.fromkeys(EXTRAS[otlp_protocol(s, settings)] for s in signals))
+    return extras
 
 
-def _azure_monitor_problem(connection_string: str) -> str | None:
-    # The exporter's own parsing decides; building it sends nothing (statsbeat and the control plane are off).
-    os.environ.setdefault("APPLICATIONINSIGHTS_STATSBEAT_DISABLED_ALL", "true")
-    os.environ.setdefault("APPLICATIONINSIGHTS_CONTROLPLANE_DISABLED", "true")
-    from azure.monitor.opentelemetry.exporter import AzureMonitorTraceExporter
+@contextlib.contextmanager
+def _funcscope_says(environ: Mapping[str, str]) -> Iterator[list[str]]:
+    """funcscope's own warnings while the block runs with `environ` as the environment (and every kind of
+    warning allowed once more)."""
+    from ..shared.diagnostics import forget_reports
 
+    said: list[str] = []
+
+    class _Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if record.levelno >= logging.WARNING:
+                said.append(record.getMessage())
+
+    logger = logging.getLogger("funcscope")
+    handler, propagate = _Collect(), logger.propagate
+    saved = dict(os.environ)
+    forget_reports()
+    logger.addHandler(handler)
+    logger.propagate = False
+    os.environ.update(environ)
     try:
-        AzureMonitorTraceExporter(connection_string=connection_string, disable_offline_storage=True).shutdown()
-    except ValueError as exc:
-        return str(exc)
-    return None
+        yield said
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        logger.removeHandler(handler)
+        logger.propagate = propagate
+        forget_reports()
 
 
 def check_exporter(facts: AppFacts) -> Iterable[Finding]:
@@ -416,42 +437,25 @@ def check_exporter(facts: AppFacts) -> Iterable[Finding]:
         return
     if choice in ("console", "none"):
         return
-    in_use = _exporters_in_use(settings)
-    if not in_use:
-        provider = facts.probe.tracer_provider if facts.probe.loaded else {}
-        if provider.get("sdk") and not provider.get("by_funcscope"):
-            return  # the app sets up its own providers, with their exporters
-        yield problem(
-            "no exporter is configured, so funcscope records spans and metrics but sends them nowhere",
-            f"set {CONNECTION_STRING} (Application Insights) or OTEL_EXPORTER_OTLP_ENDPOINT, or "
-            f'{EXPORTER_SETTING}="console" or "none" for a local run',
-        )
-        return
-    for name in in_use:
-        module, distribution = EXPORTER_PACKAGES[name]
-        try:
-            importlib.import_module(module)
-        except ImportError:
+    provider = facts.probe.tracer_provider if facts.probe.loaded else {}
+    if provider.get("sdk") and not provider.get("by_funcscope"):
+        return  # the app sets up its own providers, with their exporters
+    for setting in OTLP_ENDPOINTS:
+        endpoint = settings.get(setting, "").strip()
+        if endpoint and not _is_http_url(endpoint):
             yield problem(
-                f"the {name} exporter is not installed here", f"pip install 'funcscope[{name}]' ({distribution})"
+                f"{setting}={endpoint!r} (in {facts.where(setting)}) is not an http(s) URL",
+                f"set {setting} to the collector's URL, e.g. http://localhost:4318",
             )
-            continue
-        if name == "azure-monitor":
-            connection_string = settings.get(CONNECTION_STRING, "").strip()
-            error = _azure_monitor_problem(connection_string) if connection_string else "it is not set"
-            if error:
-                yield problem(
-                    f"{CONNECTION_STRING} (in {facts.where(CONNECTION_STRING)}) cannot be used: {error}",
-                    "copy the connection string from the Application Insights resource's overview page",
-                )
-        else:
-            for setting in OTLP_ENDPOINTS:
-                endpoint = settings.get(setting, "").strip()
-                if endpoint and not _is_http_url(endpoint):
-                    yield problem(
-                        f"{setting}={endpoint!r} (in {facts.where(setting)}) is not an http(s) URL",
-                        f"set {setting} to the collector's URL, e.g. http://localhost:4318",
-                    )
+    # funcscope's own exporter set-up decides, with these settings (it sends nothing while setting up).
+    from ..telemetry.exporters import exporters_for
+
+    with _funcscope_says(settings) as said:
+        chosen = exporters_for(choice, export_logs=False)
+    for exporter in [*chosen.spans, *chosen.metrics]:
+        exporter.shutdown()
+    for message in said:
+        yield Finding(message)
 
 
 def _is_http_url(text: str) -> bool:
@@ -463,13 +467,9 @@ def _is_http_url(text: str) -> bool:
 
 
 def check_sampler(facts: AppFacts) -> Iterable[Finding]:
-    provider = facts.probe.tracer_provider if facts.probe.loaded else {}
-    if provider.get("sdk") and not provider.get("parent_based"):
-        yield problem(
-            f"the tracer provider funcscope emits through samples with {provider.get('sampler')}, which ignores "
-            "the host's sampled flag: spans of one request are kept or dropped apart from the host's",
-            "give the provider a ParentBased sampler (or let funcscope set the providers up)",
-        )
+    finding = facts.probe.tracer_provider.get("sampler_finding") if facts.probe.loaded else None
+    if finding:
+        yield Finding(finding)
 
 
 def _count_problem(facts: AppFacts, name: str, upper: int | None) -> Finding | None:
@@ -497,8 +497,10 @@ def check_worker_counts(facts: AppFacts) -> Iterable[Finding]:
 
 
 def check_funcscope_messages(facts: AppFacts) -> Iterable[Finding]:
-    for message in dict.fromkeys(facts.probe.messages):  # in order, once each
-        yield problem(f"while the app loads, {message}", "follow the message's advice")
+    sampler = facts.probe.tracer_provider.get("sampler_finding")
+    for message in dict.fromkeys(facts.probe.messages):  # in order, once each; the sampler's has its own check
+        if message != sampler:
+            yield Finding(f"while the app loads: {message}")
 
 
 #: (name, what passing it means, the check), in the order they run and print.

@@ -78,20 +78,18 @@ def _decorated(func: Any) -> bool:
 
 def _sampler(provider: Any) -> dict[str, Any]:
     from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.sampling import ParentBased
 
     from ..telemetry import setup
+    from ..telemetry.sampling import sampler_finding
 
     if not isinstance(provider, TracerProvider):
         return {"type": type(provider).__name__, "sdk": False}
-    sampler = provider.sampler
     return {
         "type": type(provider).__name__,
         "sdk": True,
-        "by_funcscope": setup._configured is not None and provider is setup._configured._tracer_provider,
-        "sampler": type(sampler).__name__,
-        "sampler_description": sampler.get_description(),
-        "parent_based": isinstance(sampler, ParentBased),
+        "by_funcscope": setup._configured is not None and provider is setup._configured.tracer_provider,
+        "sampler": type(provider.sampler).__name__,
+        "sampler_finding": sampler_finding(provider),
     }
 
 

@@ -48,7 +48,9 @@ def test_requirements(tmp_path):
     (tmp_path / "requirements.txt").write_text("-r base.txt  # shared\n")
     (tmp_path / "base.txt").write_text("Funcscope[otlp]==0.1\nazure-functions\n")
     (finding,) = checks.check_requirements(AppFacts(tmp_path, environ={checks.CONNECTION_STRING: CONNECTION_STRING}))
-    assert "installs neither funcscope[azure-monitor] nor azure-monitor-opentelemetry-exporter" in finding.message
+    assert "exporter of funcscope[azure-monitor], but requirements.txt installs neither it nor azure-monitor-" in (
+        finding.message
+    )
     (tmp_path / "requirements.txt").write_text("azure-functions\nnot a requirement!\n")
     found = messages(checks.check_requirements(AppFacts(tmp_path, environ={})))
     assert found[0].startswith("requirements.txt line 2 is not a requirement pip can read")
@@ -113,6 +115,14 @@ def test_malformed_json_everywhere(tmp_path):
     ]
 
 
+try:
+    import opentelemetry.exporter.otlp.proto.grpc  # noqa: F401
+
+    GRPC: list[str] = []
+except ImportError:
+    GRPC = ["funcscope: OTLP over grpc needs its exporter, which is not installed; add 'funcscope[otlp-grpc]'"]
+
+
 @pytest.mark.parametrize(
     ("settings", "found"),
     [
@@ -120,17 +130,19 @@ def test_malformed_json_everywhere(tmp_path):
         ({"FUNCSCOPE_EXPORTER": "none"}, []),
         ({checks.CONNECTION_STRING: CONNECTION_STRING}, []),
         ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318"}, []),
-        ({}, ["no exporter is configured, so funcscope records spans and metrics but sends them nowhere"]),
+        ({}, ["funcscope: no exporter is configured, so spans and metrics are recorded but sent nowhere"]),
         ({"FUNCSCOPE_EXPORTER": "jaeger"}, ["FUNCSCOPE_EXPORTER='jaeger' (in local.settings.json) is not one of"]),
         (
             {checks.CONNECTION_STRING: "InstrumentationKey=x"},
-            [f"{checks.CONNECTION_STRING} (in local.settings.json) cannot"],
+            ["funcscope: the Azure Monitor exporter could not be set"],
         ),
-        ({"FUNCSCOPE_EXPORTER": "azure-monitor"}, ["APPLICATIONINSIGHTS_CONNECTION_STRING (in nowhere) cannot be"]),
+        ({"FUNCSCOPE_EXPORTER": "azure-monitor"}, ["funcscope: the Azure Monitor exporter could not be set up"]),
+        ({"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4317"}, GRPC),
         ({"OTEL_EXPORTER_OTLP_ENDPOINT": "localhost:4318"}, ["OTEL_EXPORTER_OTLP_ENDPOINT='localhost:4318' (in"]),
     ],
 )
 def test_exporter_settings(tmp_path, monkeypatch, settings, found):
+    # funcscope's own exporter set-up decides, as the app's start would: its messages are the findings.
     monkeypatch.delenv(checks.CONNECTION_STRING, raising=False)
     facts = app(tmp_path, settings=settings, probe=configured("orders"))
     assert [m[: len(f)] for m, f in zip(messages(checks.check_exporter(facts)), found, strict=True)] == found
@@ -142,11 +154,34 @@ def test_an_app_with_its_own_providers_needs_no_exporter_setting(tmp_path):
 
 
 def test_sampler_that_ignores_the_host(tmp_path):
-    provider = {"sdk": True, "by_funcscope": False, "parent_based": False, "sampler": "TraceIdRatioBased"}
-    (finding,) = checks.check_sampler(app(tmp_path, probe=configured("orders", provider=provider)))
-    assert "samples with TraceIdRatioBased, which ignores the host's sampled flag" in finding.message
-    provider = {"sdk": True, "by_funcscope": True, "parent_based": True, "sampler": "ParentBased"}
-    assert list(checks.check_sampler(app(tmp_path, probe=configured("orders", provider=provider)))) == []
+    app(tmp_path, files={"function_app.py": SAMPLED_APP})
+    (finding,) = checks.check_sampler(AppFacts(tmp_path, environ={}))
+    assert "sampler TraceIdRatioBased (TraceIdRatioBased{0.5}) is not parent-based" in finding.message
+    # Said once: funcscope warns about it at start-up too, and that message is this check's.
+    assert list(checks.check_funcscope_messages(AppFacts(tmp_path, environ={}))) == []
+    good = tmp_path / "good"
+    good.mkdir()
+    app(good, files={"function_app.py": SAMPLED_APP.replace("TraceIdRatioBased(0.5)", "ParentBased(ALWAYS_ON)")})
+    assert list(checks.check_sampler(AppFacts(good, environ={}))) == []
+
+
+SAMPLED_APP = """
+from opentelemetry import metrics, trace
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased, TraceIdRatioBased
+import azure.functions as func
+import funcscope
+
+trace.set_tracer_provider(TracerProvider(sampler=TraceIdRatioBased(0.5)))
+metrics.set_meter_provider(MeterProvider())
+funcscope.configure()
+app = func.FunctionApp()
+
+@app.route(route="orders")
+def orders(req: func.HttpRequest) -> func.HttpResponse:
+    return func.HttpResponse("ok")
+"""
 
 
 @pytest.mark.parametrize(
