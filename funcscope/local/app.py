@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..emulator import Call, FunctionInfo, InvocationResult, LogEntry, Worker
-from ..emulator.extension_manager import ENABLE_EXTENSIONS_SETTING
 from ..emulator.loader import resolve_app_dir
 from . import capture
 from .app_settings import LocalSettings, read_local_settings
@@ -25,11 +24,11 @@ __all__ = ["InvocationTelemetry", "LocalApp", "hooks_by_default"]
 
 
 def hooks_by_default(environ: Mapping[str, str]) -> bool:
-    """Whether the worker would run extension hooks with these settings: the classic worker (Python up to 3.12)
-    with `PYTHON_ENABLE_WORKER_EXTENSIONS` on; the Python 3.13+ worker never does."""
-    if sys.version_info >= (3, 13):
-        return False
-    return environ.get(ENABLE_EXTENSIONS_SETTING, "").strip().lower() in ("1", "true")
+    """Whether the worker this Python and these settings give runs extension hooks: the classic worker (Python up
+    to 3.12) with `PYTHON_ENABLE_WORKER_EXTENSIONS` on; the Python 3.13+ worker never does."""
+    from ..runtime.tracing_path import tracing_path
+
+    return tracing_path((sys.version_info.major, sys.version_info.minor), environ).path == "hooks"
 
 
 def _host_ids(trace_parent: str) -> tuple[str, str]:

@@ -29,7 +29,6 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from ..emulator.extension_manager import ENABLE_EXTENSIONS_SETTING
 from ..emulator.worker import PROCESS_COUNT_SETTING, THREAD_COUNT_SETTING
 from ..shared.settings import ENV_PREFIX, EXPORTERS
 from .app_settings import LOCAL_SETTINGS_FILE, LocalSettings, json_error, read_local_settings
@@ -167,8 +166,13 @@ class AppFacts:
 
     @cached_property
     def undecorated(self) -> list[str]:
-        """Functions that only the extension hooks trace (no funcscope wrapper)."""
+        """Functions no funcscope wrapper wraps as the app loads."""
         return [f["name"] for f in self.probe.functions if not f["decorated"]]
+
+    @cached_property
+    def funcscope_configured(self) -> bool:
+        """The app loads and uses funcscope: its extension, a `FunctionScope` or a wrapped function."""
+        return self.probe.loaded and (self.funcscope_registered or len(self.undecorated) < len(self.probe.functions))
 
 
 Check = Callable[[AppFacts], Iterable[Finding]]
@@ -343,7 +347,7 @@ def check_loads(facts: AppFacts) -> Iterable[Finding]:
 def check_configured(facts: AppFacts) -> Iterable[Finding]:
     if not facts.probe.loaded:
         return
-    if not facts.funcscope_registered and len(facts.undecorated) == len(facts.probe.functions):
+    if not facts.funcscope_configured:
         where = V2_SCRIPT if facts.is_v2 else "a module every function imports"
         yield problem(
             "funcscope is never configured: no function of this app is traced",
@@ -351,30 +355,14 @@ def check_configured(facts: AppFacts) -> Iterable[Finding]:
         )
 
 
-def check_extensions(facts: AppFacts) -> Iterable[Finding]:
-    if facts.python >= (3, 13):
-        yield note(
-            f"Python {facts.python[0]}.{facts.python[1]}: the Python 3.13+ worker runs no extension hooks, so only "
-            "functions decorated with @funcscope.function are traced by funcscope there"
-        )
-        return
-    if not facts.probe.loaded or not facts.funcscope_registered:
-        return
-    value = facts.settings.get(ENABLE_EXTENSIONS_SETTING)
-    if not _on(value):
-        if facts.undecorated:
-            shown = "not set" if value is None else f"{value!r}"
-            yield problem(
-                f"{ENABLE_EXTENSIONS_SETTING} is {shown}, so the worker runs no extension hook and funcscope does "
-                f"not trace {', '.join(facts.undecorated)}",
-                f'add "{ENABLE_EXTENSIONS_SETTING}": "1" to Values in {LOCAL_SETTINGS_FILE}, and the same app '
-                "setting to the function app in Azure",
-            )
-    elif ENABLE_EXTENSIONS_SETTING not in facts.local.values:
-        yield note(
-            f"{ENABLE_EXTENSIONS_SETTING} is set in this shell only",
-            f"add it to {LOCAL_SETTINGS_FILE} and to the function app's settings in Azure",
-        )
+def check_tracing_path(facts: AppFacts) -> Iterable[Finding]:
+    """The path funcscope reaches the invocations by on the worker these settings give, and the functions it
+    would miss there (`runtime.tracing_path`)."""
+    from ..runtime.tracing_path import tracing_path
+
+    yield note(tracing_path(facts.python, facts.settings).describe())
+    if facts.funcscope_configured and facts.probe.untraced is not None:
+        yield problem(*facts.probe.untraced)
 
 
 def _extras_in_use(settings: Mapping[str, str]) -> list[str]:
@@ -423,7 +411,7 @@ def _funcscope_says(environ: Mapping[str, str]) -> Iterator[list[str]]:
 
 
 def check_exporter(facts: AppFacts) -> Iterable[Finding]:
-    if facts.probe.loaded and not facts.funcscope_registered and len(facts.undecorated) == len(facts.probe.functions):
+    if facts.probe.loaded and not facts.funcscope_configured:
         return  # funcscope is not configured (its own check says so): there is nothing it would export
     settings = facts.settings
     raw = settings.get(EXPORTER_SETTING, "").strip()
@@ -512,7 +500,7 @@ CHECKS: list[tuple[str, str, Check]] = [
     ("azure-functions", "azure-functions is new enough for worker extensions", check_azure_functions),
     ("loads", "the app loads", check_loads),
     ("configured", "the app configures funcscope", check_configured),
-    ("extensions", "the worker runs funcscope's extension hooks where the app relies on them", check_extensions),
+    ("tracing-path", "funcscope traces every function on the worker the app gets", check_tracing_path),
     ("exporter", "the exporter settings are complete and valid", check_exporter),
     ("sampler", "the tracer provider's sampler follows the host's sampling decision", check_sampler),
     ("worker-counts", "thread and process counts are in range", check_worker_counts),

@@ -2,9 +2,10 @@
 
 `python -m funcscope.local.probe APP_DIR` loads the app with the worker emulator (so its imports run as in the
 worker, with the environment the doctor hands it) and prints one line, `MARKER` followed by JSON: the functions
-(name, trigger, whether `@funcscope.function` wraps them), the worker extensions registered, funcscope's own
-messages while loading, the tracer provider funcscope would emit through and its sampler, or the error that kept
-the app from loading. It then leaves with `os._exit`, so nothing the app started (exporters, threads, exit
+(name, trigger, whether a funcscope wrapper already wraps them), the worker extensions registered, funcscope's
+own messages while loading, the tracer provider funcscope would emit through and its sampler's finding, the
+functions funcscope would not trace on the worker these settings give (`runtime.tracing_path`), or the error
+that kept the app from loading. It then leaves with `os._exit`, so nothing the app started (exporters, threads, exit
 handlers) runs on: a check must never send telemetry anywhere.
 """
 
@@ -24,9 +25,6 @@ __all__ = ["MARKER", "AppProbe", "probe_app"]
 
 MARKER = "funcscope-probe:"
 _TIMEOUT_S = 120.0
-_PACKAGE = Path(__file__).resolve().parent.parent
-# Where funcscope's function wrappers are defined (the sample apps inside the package are not among them).
-_WRAPPER_DIRS = tuple(str(_PACKAGE / part) + os.sep for part in ("runtime", "extensions", "instrumentation"))
 
 
 @dataclass
@@ -37,6 +35,8 @@ class AppProbe:
     extensions: list[str] = field(default_factory=list)
     messages: list[str] = field(default_factory=list)
     tracer_provider: dict[str, Any] = field(default_factory=dict)
+    #: (problem, fix) when funcscope would not trace some functions on the worker the settings give.
+    untraced: tuple[str, str] | None = None
     error: str | None = None
 
     @property
@@ -59,21 +59,12 @@ def probe_app(app_dir: Path, environ: Mapping[str, str], timeout_s: float = _TIM
         return AppProbe(error=f"the app did not finish loading within {timeout_s:.0f} s (is an import waiting?)")
     for line in reversed(done.stdout.splitlines()):
         if line.startswith(MARKER):
-            return AppProbe(**json.loads(line[len(MARKER) :]))
+            data = json.loads(line[len(MARKER) :])
+            if data.get("untraced") is not None:
+                data["untraced"] = tuple(data["untraced"])
+            return AppProbe(**data)
     detail = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
     return AppProbe(error=f"loading the app stopped the interpreter: {detail}")
-
-
-def _decorated(func: Any) -> bool:
-    """Whether a funcscope wrapper (e.g. `@funcscope.function`) wraps the function."""
-    seen = 0
-    while func is not None and seen < 10:
-        code = getattr(func, "__code__", None)
-        if code is not None and str(code.co_filename).startswith(_WRAPPER_DIRS):
-            return True
-        func = getattr(func, "__wrapped__", None)
-        seen += 1
-    return False
 
 
 def _sampler(provider: Any) -> dict[str, Any]:
@@ -97,6 +88,8 @@ def _probe(app_dir: str) -> AppProbe:
     from azure.functions import ExtensionMeta
 
     from ..emulator import EmulatorError, Worker
+    from ..runtime.tracing_path import tracing_path, untraced_functions
+    from ..runtime.wrapper import is_traced
 
     messages: list[str] = []
 
@@ -110,23 +103,27 @@ def _probe(app_dir: str) -> AppProbe:
         worker = Worker(app_dir, process_count=1, thread_count=1)
     except EmulatorError as exc:
         return AppProbe(messages=messages, error=str(exc))
-    assert worker._local is not None  # one process
-    functions = [
-        {"name": name, "trigger": fn.info.trigger_type, "decorated": _decorated(fn.func)}
-        for name, fn in worker._local.functions.items()
-    ]
-    registered = json.loads(ExtensionMeta.get_registered_extensions_json())
-    extensions = [name for names in registered.values() for name in names]
-    if "FuncScopeExtension" not in extensions and not any(f["decorated"] for f in functions):
-        return AppProbe(functions, extensions, messages)
-    from opentelemetry import trace
+    with worker:
+        assert worker._local is not None  # one process
+        functions = [
+            {"name": name, "trigger": fn.info.trigger_type, "decorated": is_traced(fn.func)}
+            for name, fn in worker._local.functions.items()
+        ]
+        registered = json.loads(ExtensionMeta.get_registered_extensions_json())
+        extensions = [name for names in registered.values() for name in names]
+        provider: dict[str, Any] = {}
+        if "FuncScopeExtension" in extensions or any(f["decorated"] for f in functions):
+            from opentelemetry import trace
 
-    from ..runtime.runner import get_runner
+            from ..runtime.runner import get_runner
 
-    runner = get_runner()
-    runner.telemetry  # noqa: B018 - sets the providers up as the first invocation would
-    provider = runner.settings.tracer_provider or trace.get_tracer_provider()
-    return AppProbe(functions, extensions, messages, _sampler(provider))
+            runner = get_runner()
+            runner.telemetry  # noqa: B018 - sets the providers up as the first invocation would
+            provider = _sampler(runner.settings.tracer_provider or trace.get_tracer_provider())
+    path = tracing_path((sys.version_info.major, sys.version_info.minor), os.environ)
+    missed = untraced_functions(app_dir, path)  # loads the app afresh, as that worker would
+    untraced = (missed.problem, missed.fix) if missed is not None else None
+    return AppProbe(functions, extensions, messages, provider, untraced)
 
 
 def main(argv: list[str]) -> None:

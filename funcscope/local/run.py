@@ -211,8 +211,8 @@ def _funcscope_notes(app: LocalApp, report: RunReport) -> list[str]:
         ]
     if not app.hooks:
         return [
-            f"the worker runs no extension hooks here, so only functions decorated with @funcscope.function are "
-            f"traced; not traced: {untraced}"
+            f"the worker runs no extension hooks here: funcscope wraps each function as the worker loads it, once "
+            f"funcscope.configure() has run; not traced: {untraced} (`funcscope doctor` says why)"
         ]
     return []
 

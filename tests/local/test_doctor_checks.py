@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -66,24 +68,19 @@ def test_azure_functions_pinned_too_old(tmp_path):
     assert list(checks.check_azure_functions(app(tmp_path, files={"requirements.txt": "azure-functions>=1.20"}))) == []
 
 
-def test_extensions_where_the_app_relies_on_hooks(tmp_path):
-    facts = app(tmp_path, probe=configured("orders", decorated=["health"]))
-    if facts.python >= (3, 13):
-        pytest.skip("the 3.13+ worker runs no hooks whatever the setting")
-    (finding,) = checks.check_extensions(facts)
-    assert finding.message == (
-        "PYTHON_ENABLE_WORKER_EXTENSIONS is not set, so the worker runs no extension hook and funcscope does not "
-        "trace orders"
-    )
-    assert "local.settings.json" in finding.fix
-    # Read from local.settings.json, as Core Tools would; only decorated functions need no hooks.
-    on = app(tmp_path, settings={"PYTHON_ENABLE_WORKER_EXTENSIONS": "1"}, probe=configured("orders"))
-    assert list(checks.check_extensions(on)) == []
-    assert list(checks.check_extensions(app(tmp_path, probe=configured(decorated=["health"])))) == []
-    shell_only = app(tmp_path, environ={"PYTHON_ENABLE_WORKER_EXTENSIONS": "true"}, probe=configured("orders"))
-    (tmp_path / "local.settings.json").unlink()
-    (note,) = checks.check_extensions(shell_only)
-    assert note.severity == "note" and "set in this shell only" in note.message
+LATE_SETUP = Path(__file__).resolve().parents[1] / "apps" / "late_setup_v1"
+
+
+def test_tracing_path_and_the_functions_it_misses():
+    # A_Plain loads before B_Setup configures funcscope: where the worker runs no hooks it is loaded unwrapped.
+    note, missed = checks.check_tracing_path(AppFacts(LATE_SETUP, environ={}))
+    assert note.severity == "note" and "funcscope wraps every function as the worker loads it" in note.message
+    assert missed.severity == "problem" and missed.message == "funcscope would not trace A_Plain on this worker."
+    assert "import the module that calls it" in missed.fix
+    if sys.version_info < (3, 13):  # with the hooks on, the app-level extension runs for every function
+        facts = AppFacts(LATE_SETUP, environ={"PYTHON_ENABLE_WORKER_EXTENSIONS": "1"})
+        (note,) = checks.check_tracing_path(facts)
+        assert "the classic worker runs funcscope's extension hooks" in note.message
 
 
 def test_function_folder_without_function_json(tmp_path):

@@ -54,3 +54,9 @@ def test_version():
 
     done = run_funcscope("--version")
     assert done.returncode == 0 and done.stdout.strip() == f"funcscope {funcscope.__version__}"
+
+
+def test_extensions_off_is_a_path_not_a_problem():
+    done = run_funcscope("doctor", str(EXAMPLES / "v2_app"), env={"PYTHON_ENABLE_WORKER_EXTENSIONS": "0"})
+    assert done.returncode == 0, done.stdout
+    assert "funcscope wraps every function as the worker loads it" in done.stdout
