@@ -120,7 +120,7 @@ def _report(exc: Exception) -> None:
     # Never into logging. The report's own record comes through the factory again; report_once is then silent.
     report_once(
         ("logs", "enrich", type(exc).__name__),
-        f"funcscope: could not add invocation fields to a log record ({exc!r}); such records are logged without "
+        f"could not add invocation fields to a log record ({exc!r}); such records are logged without "
         "them. Further failures of this kind are not logged.",
         exc=exc,
     )

@@ -105,7 +105,7 @@ def _imported(name: str) -> None:
         except Exception as exc:
             report_once(
                 ("outgoing", name, type(exc).__name__),
-                f"funcscope: could not instrument {name} ({exc!r}); its calls are not traced.",
+                f"could not instrument {name} ({exc!r}); its calls are not traced.",
             )
             return
         if undo is not None:
@@ -119,7 +119,7 @@ def _instrument_contrib(name: str, tracer_provider: Any, meter_provider: Any) ->
     except ImportError:
         report_once(
             ("outgoing", name, "missing"),
-            f"funcscope: the app uses {name} but opentelemetry-instrumentation-{distribution} is not installed, so "
+            f"the app uses {name} but opentelemetry-instrumentation-{distribution} is not installed, so "
             f"its calls are not traced; add 'funcscope[otlp]' or 'funcscope[azure-monitor]' to requirements.txt.",
         )
         return None
@@ -152,4 +152,4 @@ def _uninstrument_one(name: str) -> None:
     try:
         undo()
     except Exception as exc:
-        report_once(("outgoing", name, "uninstrument"), f"funcscope: could not uninstrument {name} ({exc!r}).")
+        report_once(("outgoing", name, "uninstrument"), f"could not uninstrument {name} ({exc!r}).")

@@ -178,7 +178,7 @@ class _Carried:
 def _report(what: str, exc: BaseException) -> None:
     report_once(
         ("propagation", what, type(exc).__name__),
-        f"funcscope: could not carry the invocation's {what} into a thread ({exc!r}); the work runs without it, "
+        f"could not carry the invocation's {what} into a thread ({exc!r}); the work runs without it, "
         "so its logs or spans may not be attributed to the invocation. Further failures of this kind are not logged.",
         exc=exc,
     )

@@ -30,6 +30,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from ..emulator.worker import PROCESS_COUNT_SETTING, THREAD_COUNT_SETTING
+from ..shared.diagnostics import without_prefix
 from ..shared.settings import ENV_PREFIX, EXPORTERS
 from .app_settings import LOCAL_SETTINGS_FILE, LocalSettings, json_error, read_local_settings
 from .probe import AppProbe, probe_app
@@ -384,7 +385,7 @@ def _extras_in_use(settings: Mapping[str, str]) -> list[str]:
 def _funcscope_says(environ: Mapping[str, str]) -> Iterator[list[str]]:
     """funcscope's own warnings while the block runs with `environ` as the environment (and every kind of
     warning allowed once more)."""
-    from ..shared.diagnostics import forget_reports
+    from ..shared.diagnostics import forget_reports  # every kind of message may be said again here
 
     said: list[str] = []
 
@@ -443,7 +444,7 @@ def check_exporter(facts: AppFacts) -> Iterable[Finding]:
     for exporter in [*chosen.spans, *chosen.metrics]:
         exporter.shutdown()
     for message in said:
-        yield Finding(message)
+        yield Finding(without_prefix(message))
 
 
 def _is_http_url(text: str) -> bool:
@@ -486,9 +487,9 @@ def check_worker_counts(facts: AppFacts) -> Iterable[Finding]:
 
 def check_funcscope_messages(facts: AppFacts) -> Iterable[Finding]:
     sampler = facts.probe.tracer_provider.get("sampler_finding")
-    for message in dict.fromkeys(facts.probe.messages):  # in order, once each; the sampler's has its own check
-        if message != sampler:
-            yield Finding(f"while the app loads: {message}")
+    for message in dict.fromkeys(map(without_prefix, facts.probe.messages)):  # in order, once each
+        if message != sampler:  # that one has its own check
+            yield Finding(f"funcscope, while the app loads: {message}")
 
 
 #: (name, what passing it means, the check), in the order they run and print.

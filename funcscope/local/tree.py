@@ -98,7 +98,8 @@ def _log_text(line: LogLine, style: Style) -> str:
         attributed = style.paint("no invocation id", "red")
     else:
         attributed = style.paint(f"invocation {line.invocation_id[:8]}", "dim")
-    logger = "" if line.logger in ("root", "") else f"{line.logger}: "
+    # The logger's name, unless the message names its speaker already (funcscope's inside the Functions host).
+    logger = "" if line.logger in ("root", "") or line.message.startswith(f"{line.logger}: ") else f"{line.logger}: "
     text = (
         f"{style.paint(f'{line.level:<7}', *level_colour)} {style.paint(line.thread, 'cyan')}  {attributed}  "
         f"{logger}{line.message}"

@@ -90,7 +90,7 @@ class TraceMiddleware:
         if host.problem is not None and host.problem != "missing":
             report_once(
                 ("traceparent", host.problem),
-                f"funcscope: {_PROBLEM_WARNINGS[host.problem]} (e.g. {host.raw_traceparent!r} for "
+                f"{_PROBLEM_WARNINGS[host.problem]} (e.g. {host.raw_traceparent!r} for "
                 f"{invocation.function_name}); such invocations start a new root trace marked with the "
                 f"{attr.INVALID_TRACEPARENT} attribute.",
             )

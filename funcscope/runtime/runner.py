@@ -158,9 +158,7 @@ class InvocationRunner:
         try:
             self._triggers.learn_from_directory(function_name, function_directory)
         except Exception as exc:
-            report_once(
-                ("runner", "load", type(exc).__name__), f"funcscope: could not inspect {function_name}: {exc}", exc=exc
-            )
+            report_once(("runner", "load", type(exc).__name__), f"could not inspect {function_name}: {exc}", exc=exc)
 
     def start(self, context: Any, func_args: Mapping[str, object] | None, owner: object) -> Invocation | None:
         """Begin an invocation: build its snapshot, make it current and run every `before`.
@@ -194,9 +192,7 @@ class InvocationRunner:
             if on_loop:
                 self._watch_task(invocation_id, active)
         except Exception as exc:
-            report_once(
-                ("runner", "start", type(exc).__name__), f"funcscope: could not start an invocation: {exc!r}", exc=exc
-            )
+            report_once(("runner", "start", type(exc).__name__), f"could not start an invocation: {exc!r}", exc=exc)
             return None
         pipeline.before(invocation)
         return invocation
@@ -247,9 +243,7 @@ class InvocationRunner:
                 active.task.remove_done_callback(active.on_task_done)
             return active
         except Exception as exc:
-            report_once(
-                ("runner", "pop", type(exc).__name__), f"funcscope: could not end an invocation: {exc!r}", exc=exc
-            )
+            report_once(("runner", "pop", type(exc).__name__), f"could not end an invocation: {exc!r}", exc=exc)
             return None
 
     def _abandon_if_left_on_this_thread(self, stale: Invocation) -> None:

@@ -1,14 +1,39 @@
-"""funcscope's own diagnostics: one clear message per kind of problem, never one per invocation."""
+"""funcscope's own diagnostics: one clear message per kind of problem, never one per invocation.
+
+Messages are logged on the `funcscope` logger, whose name says who speaks wherever a format shows it. Inside the
+Functions host it does not: the worker relays a record's message alone, and the host files it under its own
+category. There, and only there, the message itself starts with `funcscope: `. So a message reads once
+`WARNING:funcscope:no exporter is configured, ...` under `logging.basicConfig()` and once
+`funcscope: no exporter is configured, ...` in the host's log stream and in Application Insights. Callers write
+the message without the prefix (a leading one is taken off, so either way gives one).
+"""
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
+
+__all__ = ["PREFIX", "forget_reports", "message_text", "report_once", "without_prefix"]
 
 logger = logging.getLogger("funcscope")
 
+PREFIX = "funcscope: "
+#: Set by the Functions host for every worker process it starts (Azure, and Core Tools from local.settings.json).
+HOST_SETTING = "FUNCTIONS_WORKER_RUNTIME"
+
 _reported: set[tuple[str, ...]] = set()
 _lock = threading.Lock()
+
+
+def without_prefix(message: str) -> str:
+    return message[len(PREFIX) :] if message.startswith(PREFIX) else message
+
+
+def message_text(message: str) -> str:
+    """`message` as funcscope logs it here: with the one prefix inside the Functions host, without it elsewhere."""
+    bare = without_prefix(message)
+    return PREFIX + bare if os.environ.get(HOST_SETTING) else bare
 
 
 def report_once(
@@ -16,7 +41,8 @@ def report_once(
 ) -> bool:
     """Log `message` the first time `key` is seen in this process; later calls with the same key are silent.
 
-    Returns True when the message was logged. `exc` adds its traceback to the one message that is logged.
+    Returns True when the message was logged. `exc` adds its traceback to the one message that is logged. The
+    message is written without a prefix; see the module's docstring for where one is added.
     """
     if key in _reported:
         return False
@@ -24,7 +50,7 @@ def report_once(
         if key in _reported:
             return False
         _reported.add(key)
-    logger.log(level, message, exc_info=(type(exc), exc, exc.__traceback__) if exc is not None else None)
+    logger.log(level, message_text(message), exc_info=(type(exc), exc, exc.__traceback__) if exc is not None else None)
     return True
 
 

@@ -90,7 +90,7 @@ def _report(mw: object, phase: str, exc: Exception) -> None:
     name = type(mw).__qualname__
     report_once(
         ("middleware", name, phase, type(exc).__qualname__),
-        f"funcscope: middleware {name}.{phase}() raised {type(exc).__name__}: {exc}. The invocation goes on; "
+        f"middleware {name}.{phase}() raised {type(exc).__name__}: {exc}. The invocation goes on; "
         "further failures of this kind are not logged.",
         exc=exc,
     )

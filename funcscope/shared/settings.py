@@ -53,7 +53,7 @@ def _env(environ: Mapping[str, str], name: str, parse: Callable[[str], Any], exp
     try:
         return parse(raw.strip())
     except ValueError:
-        report_once(("setting", name), f"funcscope: app setting {name}={raw!r} is not {expected}; using {default!r}.")
+        report_once(("setting", name), f"app setting {name}={raw!r} is not {expected}; using {default!r}.")
         return default
 
 
@@ -274,7 +274,7 @@ def otlp_protocol(signal: str, environ: Mapping[str, str] | None = None) -> str:
                 return raw
             report_once(
                 ("setting", name),
-                f"funcscope: {name}={raw!r} is not one of {', '.join(OTLP_PROTOCOLS)} (the protocols of the "
+                f"{name}={raw!r} is not one of {', '.join(OTLP_PROTOCOLS)} (the protocols of the "
                 "Python OTLP exporters); using http/protobuf.",
             )
             return "http/protobuf"

@@ -85,20 +85,20 @@ def exporters_for(choice: str, export_logs: bool) -> Chosen:
         except ImportError:
             report_once(
                 ("telemetry", "missing", name),
-                f"funcscope: {CONNECTION_STRING if choice == 'auto' else 'exporter=' + name} asks for the {label} "
+                f"{CONNECTION_STRING if choice == 'auto' else 'exporter=' + name} asks for the {label} "
                 f"exporter, which is not installed; add 'funcscope[{name}]' to requirements.txt.",
             )
         except Exception as exc:  # e.g. a malformed connection string
             report_once(
                 ("telemetry", "config", name),
-                f"funcscope: the {label} exporter could not be set up ({exc}); nothing is sent there.",
+                f"the {label} exporter could not be set up ({exc}); nothing is sent there.",
             )
         else:
             chosen.names.append(name)
     if not chosen.names and not asked and choice != "none":
         report_once(
             ("telemetry", "no-exporter"),
-            "funcscope: no exporter is configured, so spans and metrics are recorded but sent nowhere. Set "
+            "no exporter is configured, so spans and metrics are recorded but sent nowhere. Set "
             "APPLICATIONINSIGHTS_CONNECTION_STRING or OTEL_EXPORTER_OTLP_ENDPOINT, or configure(exporter='console').",
         )
     return chosen

@@ -35,7 +35,7 @@ class MissingOTLPExporter(ImportError):
 
     def __init__(self, protocol: str) -> None:
         super().__init__(
-            f"funcscope: OTLP over {protocol} needs its exporter, which is not installed; add "
+            f"OTLP over {protocol} needs its exporter, which is not installed; add "
             f"'funcscope[{EXTRAS[protocol]}]' to requirements.txt."
         )
         self.protocol = protocol

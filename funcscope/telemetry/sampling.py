@@ -32,7 +32,7 @@ def sampler_finding(tracer_provider: object) -> str | None:
     if isinstance(sampler, ParentBased) or type(sampler).__name__ == "ApplicationInsightsSampler":
         return None
     return (
-        f"funcscope: the tracer provider's sampler {_describe(sampler)} is not parent-based, so it does not follow "
+        f"the tracer provider's sampler {_describe(sampler)} is not parent-based, so it does not follow "
         "the host's sampled flag: invocation spans of sampled requests may be dropped, and spans of requests the "
         "host did not sample kept. Set OTEL_TRACES_SAMPLER=parentbased_always_on (for the Azure Monitor distro's "
         "ratio: OTEL_TRACES_SAMPLER=microsoft.fixed_percentage with OTEL_TRACES_SAMPLER_ARG=<ratio>) before the "

@@ -94,7 +94,7 @@ class Telemetry:
                 try:
                     provider.shutdown()
                 except Exception as exc:
-                    report_once(("telemetry", "shutdown", type(exc).__name__), f"funcscope: shutdown failed: {exc!r}")
+                    report_once(("telemetry", "shutdown", type(exc).__name__), f"shutdown failed: {exc!r}")
             return ok
 
         self._bounded(flush_and_shut_down, self.flush_timeout_ms)
@@ -108,7 +108,7 @@ class Telemetry:
             try:
                 ok = bool(force_flush(timeout_millis=timeout_ms)) and ok
             except Exception as exc:
-                report_once(("telemetry", "flush", type(exc).__name__), f"funcscope: flush failed: {exc!r}")
+                report_once(("telemetry", "flush", type(exc).__name__), f"flush failed: {exc!r}")
                 ok = False
         return ok
 
@@ -126,7 +126,7 @@ class Telemetry:
             if timeout_ms > 0:
                 report_once(
                     ("telemetry", "flush-timeout"),
-                    f"funcscope: exporting telemetry took longer than flush_timeout_ms={timeout_ms}; stopped "
+                    f"exporting telemetry took longer than flush_timeout_ms={timeout_ms}; stopped "
                     "waiting, so spans and metrics not yet exported may be lost (is the exporter's endpoint slow "
                     "or down?).",
                 )
@@ -177,7 +177,7 @@ class _Flusher:
             try:
                 job.outcome = bool(job.work())
             except Exception as exc:
-                report_once(("telemetry", "flush", type(exc).__name__), f"funcscope: flush failed: {exc!r}")
+                report_once(("telemetry", "flush", type(exc).__name__), f"flush failed: {exc!r}")
             finally:
                 job.done.set()
 
@@ -238,7 +238,7 @@ def setup_telemetry(
             if want_metrics and not _is_configured_meter_provider(mp):
                 report_once(
                     ("telemetry", "no-meter-provider"),
-                    "funcscope: a tracer provider is configured but no meter provider; invocation metrics are "
+                    "a tracer provider is configured but no meter provider; invocation metrics are "
                     "recorded into a no-op meter. Configure a MeterProvider to export them.",
                 )
             return reuse(tp, mp, "global")
@@ -285,7 +285,7 @@ def _export_records_to(logger_provider: Any, export_logs: bool) -> bool:
     if logger_provider is None:
         report_once(
             ("telemetry", "no-logger-provider"),
-            "funcscope: logs are to be exported (FUNCSCOPE_LOGS, or PYTHON_ENABLE_OPENTELEMETRY) but no logger "
+            "logs are to be exported (FUNCSCOPE_LOGS, or PYTHON_ENABLE_OPENTELEMETRY) but no logger "
             "provider is configured, so no log record is exported. Configure a LoggerProvider, pass "
             "configure(logger_provider=...), or let funcscope set the providers up.",
         )

@@ -117,7 +117,7 @@ try:
 
     GRPC: list[str] = []
 except ImportError:
-    GRPC = ["funcscope: OTLP over grpc needs its exporter, which is not installed; add 'funcscope[otlp-grpc]'"]
+    GRPC = ["OTLP over grpc needs its exporter, which is not installed; add 'funcscope[otlp-grpc]'"]
 
 
 @pytest.mark.parametrize(
@@ -127,13 +127,13 @@ except ImportError:
         ({"FUNCSCOPE_EXPORTER": "none"}, []),
         ({checks.CONNECTION_STRING: CONNECTION_STRING}, []),
         ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318"}, []),
-        ({}, ["funcscope: no exporter is configured, so spans and metrics are recorded but sent nowhere"]),
+        ({}, ["no exporter is configured, so spans and metrics are recorded but sent nowhere"]),
         ({"FUNCSCOPE_EXPORTER": "jaeger"}, ["FUNCSCOPE_EXPORTER='jaeger' (in local.settings.json) is not one of"]),
         (
             {checks.CONNECTION_STRING: "InstrumentationKey=x"},
-            ["funcscope: the Azure Monitor exporter could not be set"],
+            ["the Azure Monitor exporter could not be set"],
         ),
-        ({"FUNCSCOPE_EXPORTER": "azure-monitor"}, ["funcscope: the Azure Monitor exporter could not be set up"]),
+        ({"FUNCSCOPE_EXPORTER": "azure-monitor"}, ["the Azure Monitor exporter could not be set up"]),
         ({"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4317"}, GRPC),
         ({"OTEL_EXPORTER_OTLP_ENDPOINT": "localhost:4318"}, ["OTEL_EXPORTER_OTLP_ENDPOINT='localhost:4318' (in"]),
     ],
