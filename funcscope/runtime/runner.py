@@ -126,6 +126,8 @@ class InvocationRunner:
             want_metrics=settings.metrics,
             logs=settings.logs,
             azure_monitor_storage=settings.azure_monitor_storage,
+            connection_string=settings.connection_string,
+            credential=settings.credential,
         )
         stack: list[Any] = []
         if settings.tracing:

@@ -144,6 +144,10 @@ class Settings:
       "none" keeps nothing.
     - `service_name` (default: `OTEL_SERVICE_NAME`, else the site name): the resource's `service.name`.
     - `flush_timeout_ms` (`FUNCSCOPE_FLUSH_TIMEOUT_MS`, default 2000): the longest a flush may wait.
+    - `connection_string` (configure only; default: `APPLICATIONINSIGHTS_CONNECTION_STRING`): the Application
+      Insights connection string funcscope's Azure Monitor exporters send to.
+    - `credential` (configure only): an `azure.core` token credential, for Azure Monitor's Microsoft Entra ID
+      authentication.
     - `tracer_provider`, `meter_provider`, `logger_provider` (configure only): providers to use instead of the
       global ones.
     - `middleware` (configure only): the user's own middlewares, run after funcscope's own ones.
@@ -162,6 +166,8 @@ class Settings:
     azure_monitor_storage: str | None = None
     service_name: str | None = None
     flush_timeout_ms: int = 2000
+    connection_string: str | None = None
+    credential: Any = None
     tracer_provider: Any = None
     meter_provider: Any = None
     logger_provider: Any = None
@@ -227,8 +233,11 @@ class Settings:
             raise TypeError(
                 f"azure_monitor_storage must be a directory or 'none', got {checked['azure_monitor_storage']!r}"
             )
-        if "service_name" in checked and not isinstance(checked["service_name"], (str, type(None))):
-            raise TypeError(f"service_name must be a string, got {checked['service_name']!r}")
+        for name in ("service_name", "connection_string"):
+            if name in checked and not isinstance(checked[name], (str, type(None))):
+                raise TypeError(f"{name} must be a string, got {checked[name]!r}")
+        if checked.get("credential") is not None and not callable(getattr(checked["credential"], "get_token", None)):
+            raise TypeError(f"credential must be an azure.core token credential, got {checked['credential']!r}")
         if "flush_timeout_ms" in checked:
             value = checked["flush_timeout_ms"]
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:

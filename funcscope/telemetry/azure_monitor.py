@@ -46,13 +46,14 @@ DISTRO_INSTRUMENTATIONS = (
 NO_STORAGE = "none"
 
 
-def check_azure_monitor() -> None:
-    """Raise ImportError when the distro is not installed, ValueError for a connection string it cannot use:
-    before any provider is set up, so a bad setting leaves nothing half-installed."""
+def check_azure_monitor(connection_string: str | None = None) -> None:
+    """Raise ImportError when the distro is not installed, ValueError for a connection string it cannot use (the
+    one given, else `APPLICATIONINSIGHTS_CONNECTION_STRING`): before any provider is set up, so a bad setting
+    leaves nothing half-installed."""
     import azure.monitor.opentelemetry  # noqa: F401
     from azure.monitor.opentelemetry.exporter._connection_string_parser import ConnectionStringParser
 
-    ConnectionStringParser(os.environ.get(CONNECTION_STRING))
+    ConnectionStringParser(connection_string or os.environ.get(CONNECTION_STRING))
 
 
 def storage_options(storage: str | None) -> dict[str, Any]:
@@ -109,14 +110,19 @@ def set_up_azure_monitor(
     log_record_processors: Sequence[Any] = (),
     export_logs: bool,
     storage: str | None,
+    connection_string: str | None = None,
+    credential: Any = None,
 ) -> tuple[Any, Any, Any]:
     """Install the distro's providers (see the module's docstring); returns (tracer, meter, logger provider), the
-    logger provider None unless `export_logs`. funcscope shuts them down itself at exit, after ending the
-    invocations still in flight (the SDK's own exit handlers would run first and drop their spans)."""
+    logger provider None unless `export_logs`. `connection_string` and `credential`, when given, are passed on (the
+    distro reads `APPLICATIONINSIGHTS_CONNECTION_STRING` otherwise). funcscope shuts the providers down itself at
+    exit, after ending the invocations still in flight (the SDK's own exit handlers would run first and drop their
+    spans)."""
     from azure.monitor.opentelemetry import configure_azure_monitor
     from opentelemetry import metrics, trace
     from opentelemetry._logs import get_logger_provider
 
+    given = {"connection_string": connection_string, "credential": credential}
     with _environ_for_the_call(
         {"OTEL_TRACES_SAMPLER": "parentbased_always_on", "OTEL_EXPERIMENTAL_RESOURCE_DETECTORS": "otel"},
         # The distro overwrites its disable_logging option with what this setting says.
@@ -131,6 +137,7 @@ def set_up_azure_monitor(
             metric_readers=list(metric_readers),
             log_record_processors=list(log_record_processors),
             **storage_options(storage),
+            **{name: value for name, value in given.items() if value is not None},
         )
     providers = (
         trace.get_tracer_provider(),

@@ -1,6 +1,7 @@
 """Which exporters funcscope sets up: by name, or under "auto" by the app settings that are present.
 
-- Azure Monitor when `APPLICATIONINSIGHTS_CONNECTION_STRING` is set: the distro builds the providers (see
+- Azure Monitor when a connection string is given (`configure(connection_string=...)`, else
+  `APPLICATIONINSIGHTS_CONNECTION_STRING`): the distro builds the providers (see
   `azure_monitor`), and the other exporters are added to them;
 - OTLP when an OTLP endpoint is set (`OTEL_EXPORTER_OTLP_ENDPOINT` for every signal, or a signal's own
   `OTEL_EXPORTER_OTLP_<SIGNAL>_ENDPOINT` for that signal), over the protocol configured (see `otlp`);
@@ -49,32 +50,32 @@ def _console_exporters(signals: tuple[str, ...]) -> dict[str, Any]:
     return {signal: classes[signal]() for signal in signals}
 
 
-def _wanted_signals(name: str, choice: str, export_logs: bool) -> tuple[str, ...]:
+def _wanted_signals(name: str, choice: str, export_logs: bool, connection_string: str | None) -> tuple[str, ...]:
     signals = SIGNALS if export_logs else SIGNALS[:2]
     if choice != "auto":
         return signals
     if name == "azure-monitor":
-        return signals if os.environ.get(CONNECTION_STRING) else ()
+        return signals if connection_string or os.environ.get(CONNECTION_STRING) else ()
     if name == "otlp":
         return tuple(s for s in signals if otlp_signal_configured(s))
     return ()  # the console only by name
 
 
-def exporters_for(choice: str, export_logs: bool) -> Chosen:
+def exporters_for(choice: str, export_logs: bool, connection_string: str | None = None) -> Chosen:
     """The exporters for the `exporter` setting; each one that cannot be set up gives one warning that says why.
-    Log exporters only when `export_logs`."""
+    Log exporters only when `export_logs`. `connection_string` is Azure Monitor's when given in code."""
     chosen = Chosen()
     asked = False  # an exporter was asked for; if it could not be set up, its own warning says why
     for name, label in _LABELS.items():
         if choice not in ("auto", name):
             continue
-        signals = _wanted_signals(name, choice, export_logs)
+        signals = _wanted_signals(name, choice, export_logs, connection_string)
         if not signals:
             continue
         asked = True
         try:
             if name == "azure-monitor":
-                check_azure_monitor()
+                check_azure_monitor(connection_string)
                 chosen.azure_monitor = True
             elif name == "otlp":
                 chosen.add(otlp_exporters(signals))

@@ -5,9 +5,9 @@ Order of preference, first match wins:
 2. global providers someone already configured (the user, or the worker itself when
    `PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY` is on) - reused, never configured twice;
 3. providers funcscope configures and installs globally (see `exporters`): through the Azure Monitor distro when
-   `APPLICATIONINSIGHTS_CONNECTION_STRING` is set (see `azure_monitor`), else the SDK's; exporting to Azure
-   Monitor, to OTLP when an OTLP endpoint is set (see `otlp`), to the console when asked (`exporter="console"`);
-   when nothing would export, one warning says so.
+   a connection string is given (`configure(connection_string=...)`, else `APPLICATIONINSIGHTS_CONNECTION_STRING`;
+   see `azure_monitor`), else the SDK's; exporting to Azure Monitor, to OTLP when an OTLP endpoint is set (see
+   `otlp`), to the console when asked (`exporter="console"`); when nothing would export, one warning says so.
 
 Whichever they are, a tracer provider whose sampler does not follow the host's sampled flag gets one warning (see
 `sampling`), and log records are exported through the logger provider when the `logs` setting asks (see `logs`).
@@ -198,9 +198,12 @@ def setup_telemetry(
     want_metrics: bool = True,
     logs: str = "auto",
     azure_monitor_storage: str | None = None,
+    connection_string: str | None = None,
+    credential: Any = None,
 ) -> Telemetry:
     """The providers to emit with, by the order of preference in this module's docstring; with log records
-    exported when the `logs` setting asks for it (see `logs.exports_logs`)."""
+    exported when the `logs` setting asks for it (see `logs.exports_logs`). `connection_string` and `credential`
+    are Azure Monitor's, when given in code."""
     from .. import __version__
 
     _flusher.start()  # now, while threads can be started: the last flush runs at interpreter exit
@@ -243,7 +246,14 @@ def setup_telemetry(
                 )
             return reuse(tp, mp, "global")
         _configured = _configure_providers(
-            exporter, service_name, flush_timeout_ms, __version__, export_logs, azure_monitor_storage
+            exporter,
+            service_name,
+            flush_timeout_ms,
+            __version__,
+            export_logs,
+            azure_monitor_storage,
+            connection_string,
+            credential,
         )
         return _configured
 
@@ -267,6 +277,8 @@ def set_up_providers(
                 __version__,
                 exports_logs(settings.logs),
                 settings.azure_monitor_storage,
+                settings.connection_string,
+                settings.credential,
                 extra_span_processors=span_processors,
                 extra_metric_readers=metric_readers,
             )
@@ -301,6 +313,8 @@ def _configure_providers(
     version: str,
     export_logs: bool,
     azure_monitor_storage: str | None,
+    connection_string: str | None = None,
+    credential: Any = None,
     extra_span_processors: Sequence[Any] = (),
     extra_metric_readers: Sequence[Any] = (),
 ) -> Telemetry:
@@ -308,7 +322,7 @@ def _configure_providers(
     from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-    chosen = exporters_for(exporter, export_logs)
+    chosen = exporters_for(exporter, export_logs, connection_string)
     resource = build_resource(service_name)
     span_processors = [BatchSpanProcessor(e) for e in chosen.spans] + list(extra_span_processors)
     readers = [PeriodicExportingMetricReader(e) for e in chosen.metrics] + list(extra_metric_readers)
@@ -323,6 +337,8 @@ def _configure_providers(
             log_record_processors=log_processors,
             export_logs=export_logs,
             storage=azure_monitor_storage,
+            connection_string=connection_string,
+            credential=credential,
         )
     else:
         tracer_provider, meter_provider, logger_provider = _sdk_providers(

@@ -75,11 +75,22 @@ def test_with_options():
         ({"instrument": "requests"}, TypeError, "instrument"),
         ({"instrument": ["requests", "curl"]}, ValueError, "'curl'"),
         ({"azure_monitor_storage": 3}, TypeError, "azure_monitor_storage"),
+        ({"connection_string": {"key": "k"}}, TypeError, "connection_string"),
+        ({"credential": "secret"}, TypeError, "token credential"),
     ],
 )
 def test_bad_options_raise_clearly(options, error, text):
     with pytest.raises(error, match=text.replace("(", r"\(").replace(")", r"\)")):
         Settings().with_options(**options)
+
+
+def test_azure_monitor_options_in_code():
+    class Credential:
+        def get_token(self, *scopes, **kwargs): ...
+
+    credential = Credential()
+    s = Settings().with_options(connection_string="InstrumentationKey=k", credential=credential)
+    assert (s.connection_string, s.credential) == ("InstrumentationKey=k", credential)
 
 
 def test_function_options_validation():
