@@ -38,6 +38,9 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[dev,otlp,otlp-grpc,azure-monitor,opencensus,bench]"
+	# The original OpenCensus extension's requests integration, for the tests that run the original next to
+	# funcscope's drop-in. Without its dependencies: it pins wrapt<2, which it does not need, and funcscope uses wrapt 2.
+	$(BIN)/python -m pip install --quiet --no-deps "opencensus-ext-requests==0.8.0"
 	touch $(STAMP)
 
 $(STAMP313): pyproject.toml

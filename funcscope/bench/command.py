@@ -210,7 +210,7 @@ def _run(args: argparse.Namespace) -> int:
         plan.workloads = args.workloads
     if not _opencensus_installed() and "opencensus" in [*plan.overhead_configs, *plan.throughput_configs]:
         print(
-            "funcscope bench: opencensus-extension-azure-functions is not installed (funcscope[opencensus]); "
+            "funcscope bench: opencensus-extension-azure-functions is not installed (funcscope[bench]); "
             "measuring without the opencensus configuration",
             file=sys.stderr,
         )

@@ -58,6 +58,7 @@ class InvocationRunner:
 
     def __init__(self, settings: Settings | None = None) -> None:
         self._settings = settings if settings is not None else Settings.from_env()
+        self._configured = False  # the app called configure()
         _apply_process_wide(self._settings, configured=False)
         self._function_options: dict[str, FunctionOptions] = {}
         self._pipelines: dict[str, tuple[FunctionOptions, Pipeline]] = {}
@@ -76,14 +77,31 @@ class InvocationRunner:
     def settings(self) -> Settings:
         return self._settings
 
+    @property
+    def configured(self) -> bool:
+        """Whether the app called `configure()` (else the settings are the app settings, and what `update()` set)."""
+        return self._configured
+
     def configure(self, **options: Any) -> Settings:
         """Apply `configure()` options on top of the current settings and build the pipeline with them."""
         settings = self._settings.with_options(**options)
         with self._lock:
             self._settings = settings
+            self._configured = True
             _apply_process_wide(settings, configured=True)
             self._build()
         return settings
+
+    def update(self, **options: Any) -> Settings:
+        """Apply options like `configure()`, but set nothing up that `configure()` or the first invocation would
+        not have set up anyway: the pipeline is rebuilt only if it was built already. For what an extension or an
+        integration needs of the pipeline as the app is imported, before the app's own `configure()`."""
+        with self._lock:
+            self._settings = self._settings.with_options(**options)
+            if self._base is not None:
+                _apply_process_wide(self._settings, configured=self._configured)
+                self._build()
+            return self._settings
 
     def _build(self) -> Pipeline:
         with self._lock:
@@ -135,6 +153,10 @@ class InvocationRunner:
         if settings.metrics:
             stack.append(MetricsMiddleware(telemetry.meter))
         stack.append(RetryMiddleware(telemetry.meter))
+        if settings.opencensus:  # the OpenCensus drop-in's context.tracer; opencensus is an optional dependency
+            from ..middleware.opencensus import OpenCensusMiddleware
+
+            stack.append(OpenCensusMiddleware(telemetry.tracer_provider))
         stack.extend(settings.middleware)
         return stack
 

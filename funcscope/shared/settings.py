@@ -8,6 +8,7 @@ is running as the app starts, not an invocation.
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -148,6 +149,8 @@ class Settings:
       Insights connection string funcscope's Azure Monitor exporters send to.
     - `credential` (configure only): an `azure.core` token credential, for Azure Monitor's Microsoft Entra ID
       authentication.
+    - `opencensus` (configure only; `OpenCensusExtension` sets it): give every invocation an OpenCensus
+      `context.tracer` whose spans are OpenTelemetry spans under the invocation's (needs `funcscope[opencensus]`).
     - `tracer_provider`, `meter_provider`, `logger_provider` (configure only): providers to use instead of the
       global ones.
     - `middleware` (configure only): the user's own middlewares, run after funcscope's own ones.
@@ -168,6 +171,7 @@ class Settings:
     flush_timeout_ms: int = 2000
     connection_string: str | None = None
     credential: Any = None
+    opencensus: bool = False
     tracer_provider: Any = None
     meter_provider: Any = None
     logger_provider: Any = None
@@ -218,7 +222,7 @@ class Settings:
                 f"funcscope.configure() got unknown option(s) {', '.join(unknown)}; valid: {', '.join(sorted(known))}"
             )
         checked = dict(options)
-        for name in ("enabled", "tracing", "metrics", "propagation", "log_enrichment"):
+        for name in ("enabled", "tracing", "metrics", "propagation", "log_enrichment", "opencensus"):
             if name in checked and not isinstance(checked[name], bool):
                 raise TypeError(f"{name} must be True or False, got {checked[name]!r}")
         if "span_kind" in checked and checked["span_kind"] not in SPAN_KINDS:
@@ -236,6 +240,8 @@ class Settings:
         for name in ("service_name", "connection_string"):
             if name in checked and not isinstance(checked[name], (str, type(None))):
                 raise TypeError(f"{name} must be a string, got {checked[name]!r}")
+        if checked.get("opencensus") and importlib.util.find_spec("opencensus") is None:
+            raise ImportError("opencensus=True needs OpenCensus: add 'funcscope[opencensus]' to requirements.txt")
         if checked.get("credential") is not None and not callable(getattr(checked["credential"], "get_token", None)):
             raise TypeError(f"credential must be an azure.core token credential, got {checked['credential']!r}")
         if "flush_timeout_ms" in checked:

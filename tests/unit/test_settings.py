@@ -77,6 +77,7 @@ def test_with_options():
         ({"azure_monitor_storage": 3}, TypeError, "azure_monitor_storage"),
         ({"connection_string": {"key": "k"}}, TypeError, "connection_string"),
         ({"credential": "secret"}, TypeError, "token credential"),
+        ({"opencensus": "yes"}, TypeError, "opencensus"),
     ],
 )
 def test_bad_options_raise_clearly(options, error, text):
@@ -89,8 +90,8 @@ def test_azure_monitor_options_in_code():
         def get_token(self, *scopes, **kwargs): ...
 
     credential = Credential()
-    s = Settings().with_options(connection_string="InstrumentationKey=k", credential=credential)
-    assert (s.connection_string, s.credential) == ("InstrumentationKey=k", credential)
+    s = Settings().with_options(connection_string="InstrumentationKey=k", credential=credential, opencensus=True)
+    assert (s.connection_string, s.credential, s.opencensus) == ("InstrumentationKey=k", credential, True)
 
 
 def test_function_options_validation():
