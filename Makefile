@@ -57,7 +57,9 @@ demo: $(STAMP)
 $(WORKER_STAMP): pyproject.toml tests/realworker/prepare_worker.py $(WORKER_SOURCES)
 	$(WORKER_PYTHON) -m venv $(WORKER_VENV)
 	$(WORKER_VENV)/bin/python tests/realworker/prepare_worker.py $(REALWORKER) $(WORKER_VENV)/worker-src
-	$(WORKER_VENV)/bin/python -m pip install --quiet $(WORKER_PINS) $(WORKER_VENV)/worker-src -e .
+	$(WORKER_VENV)/bin/python -m pip install --quiet $(WORKER_PINS) $(WORKER_VENV)/worker-src \
+		-e ".[instrumentation,opencensus,original-opencensus]"
+	$(WORKER_VENV)/bin/python -m pip install --quiet --no-deps "opencensus-ext-requests==0.8.0"
 	$(WORKER_VENV)/bin/python -c "import azure_functions_worker.protos, funcscope"
 	touch $(WORKER_STAMP)
 
