@@ -208,14 +208,15 @@ def _run(args: argparse.Namespace) -> int:
         plan.coldstart_configs = [c for c in COLDSTART_CONFIGS if c in args.configs]
     if args.workloads:
         plan.workloads = args.workloads
-    if not _opencensus_installed() and "opencensus" in [*plan.overhead_configs, *plan.throughput_configs]:
+    census = ("opencensus", "funcscope-opencensus")  # the original, and the drop-in compared with it
+    if not _opencensus_installed() and any(c in census for c in [*plan.overhead_configs, *plan.throughput_configs]):
         print(
             "funcscope bench: opencensus-extension-azure-functions is not installed (funcscope[bench]); "
-            "measuring without the opencensus configuration",
+            "measuring without the opencensus configurations",
             file=sys.stderr,
         )
-        plan.overhead_configs = [c for c in plan.overhead_configs if c != "opencensus"]
-        plan.throughput_configs = [c for c in plan.throughput_configs if c != "opencensus"]
+        plan.overhead_configs = [c for c in plan.overhead_configs if c not in census]
+        plan.throughput_configs = [c for c in plan.throughput_configs if c not in census]
     if not _distro_installed():
         plan.coldstart_configs = [c for c in plan.coldstart_configs if "azure-monitor" not in c and "distro" not in c]
     if args.only is not None:

@@ -95,6 +95,12 @@ CONFIGS: dict[str, BenchConfig] = {
         BenchConfig(
             "opencensus", "opencensus-extension-azure-functions with one user span", opencensus=True, body="opencensus"
         ),
+        BenchConfig(
+            "funcscope-opencensus",
+            "funcscope's OpenCensus drop-in (all middlewares) with one user span",
+            funcscope={**_FULL, "opencensus": True},
+            body="opencensus",
+        ),
     )
 }
 
@@ -107,6 +113,7 @@ OVERHEAD_CONFIGS = (
     "funcscope-tracing",
     "funcscope-sampled-out",
     "opencensus",
+    "funcscope-opencensus",
 )
 THROUGHPUT_CONFIGS = ("none", "funcscope-full", "funcscope-tracing", "opencensus")
 #: What the `funcscope_worker` pytest fixture can run a user's app in.
