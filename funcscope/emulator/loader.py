@@ -16,6 +16,7 @@ import json
 import os
 import sys
 import traceback
+import typing
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -132,7 +133,10 @@ def _check_signature(name: str, func: Callable[..., Any], bindings: tuple[dict[s
     except (TypeError, ValueError) as exc:
         raise EmulatorError(f"cannot load function {name!r}: cannot read its signature: {exc}") from None
     declared = {b["name"] for b in bindings if b["name"] != "$return"}
-    names = set(params) - {"context"}
+    # As the worker: a `context` parameter gets the worker's Context unless a binding has that name (the
+    # Durable Functions triggers' usual `context`), which then gets the binding's value instead.
+    requires_context = "context" in params and "context" not in declared
+    names = set(params) - ({"context"} if requires_context else set())
     missing = sorted(declared - names)
     extra = sorted(names - declared)
     if missing or extra:
@@ -146,7 +150,27 @@ def _check_signature(name: str, func: Callable[..., Any], bindings: tuple[dict[s
             )
         )
         raise EmulatorError(f"cannot load function {name!r} ({where}): {detail}")
-    return "context" in params
+    return requires_context
+
+
+def _sdk_types(func: Callable[..., Any], bindings: tuple[dict[str, Any], ...]) -> tuple[tuple[str, str], ...]:
+    """The parameters the worker binds as SDK types: as the worker, those whose annotation the base extension's
+    registry (`azurefunctions.extensions.base`) supports, when it is installed."""
+    try:
+        import azurefunctions.extensions.base as extension_base
+    except ImportError:
+        return ()
+    registry = extension_base.get_binding_registry()
+    try:
+        hints = typing.get_type_hints(func)
+    except Exception:
+        return ()
+    found = []
+    for binding in bindings:
+        annotation = hints.get(binding["name"])
+        if annotation is not None and registry.check_supported_type(annotation):
+            found.append((binding["name"], f"{annotation.__module__}:{annotation.__qualname__}"))
+    return tuple(found)
 
 
 def _info(
@@ -162,6 +186,7 @@ def _info(
         is_async=inspect.iscoroutinefunction(func),
         requires_context=requires_context,
         bindings=bindings,
+        sdk_types=_sdk_types(func, bindings),
     )
 
 

@@ -23,10 +23,20 @@ class FunctionInfo:
     requires_context: bool
     #: Binding dicts as in function.json, with ``direction`` lower-cased ("in", "out", "inout").
     bindings: tuple[dict[str, Any], ...] = ()
+    #: Parameters annotated with an SDK type (``azurefunctions-extensions-bindings-*``, e.g. a ``BlobClient``): the
+    #: parameter's name and its type's "module:qualname", for the worker's deferred-binding path.
+    sdk_types: tuple[tuple[str, str], ...] = ()
 
     @cached_property  # read on every invocation; the bindings never change
     def has_return(self) -> bool:
-        return any(b.get("name") == "$return" for b in self.bindings)
+        """A `$return` binding, or a trigger whose converter has an implicit output (the Durable Functions
+        triggers), whose return value the worker sends back as the worker does."""
+        if any(b.get("name") == "$return" for b in self.bindings):
+            return True
+        from azure.functions import meta
+
+        converter = meta.get_binding_registry().get(self.trigger_type)
+        return bool(converter is not None and converter.has_implicit_output())
 
     @property
     def output_names(self) -> tuple[str, ...]:

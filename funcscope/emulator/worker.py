@@ -275,7 +275,7 @@ class Worker:
             invocation_id=call.invocation_id or str(uuid.uuid4()),
             trace_parent=call.trace_parent if call.trace_parent is not None else new_trace_parent(),
         )
-        args, outs = build_arguments(info.name, info.bindings, info.trigger_binding_name, call.payload)
+        args, outs = build_arguments(info.name, info.bindings, info.trigger_binding_name, call.payload, info.sdk_types)
         return resolved, args, outs
 
     def _dispatch(self, prepared: _Prepared, submitted: float) -> concurrent.futures.Future[InvocationResult]:

@@ -11,12 +11,14 @@ module is imported:
 - v2 apps: `azure.functions.decorators.function_app.Function.get_user_function`. Every worker (and funcscope's
   emulator) indexes a v2 app by importing `function_app.py`, then asking its `FunctionApp` for `get_functions()`
   and each function for its callable here; so every function of the app and of the blueprints it registered is
-  wrapped, whether it was registered before or after `configure()` ran.
+  wrapped, whether it was registered before or after `configure()` ran. Its bindings, read here too, tell its
+  trigger (`funcscope.shared.triggers`), on every worker, hooks or not.
 - v1 apps: the registry each loaded entry point (`main`, or `entryPoint` in `function.json`) is added to:
   `azure_functions_runtime_v1.functions.Registry.add_function`, the classic worker's
   `azure_functions_worker.functions.Registry.add_function` and the emulator's `loader.add_function`. The worker
   adds a function right after importing its script, so the first function whose import configures funcscope
   is wrapped too; a function loaded before any import configured funcscope is not (`funcscope doctor` lists it).
+  Its folder's function.json, read here too, tells its trigger.
 
 The worker reads the wrapper's signature, annotations and coroutine flag as the function's own, so bindings
 and the sync/async dispatch are unchanged. A function the `funcscope.function` decorator wrapped already is
@@ -30,12 +32,13 @@ from __future__ import annotations
 import sys
 import threading
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import wrapt
 
 from ..runtime.wrapper import TracedFunction, is_traced, wrap_function
+from ..shared.triggers import declare_indexed_function, declare_loaded_folder
 
 __all__ = ["hooks_run", "instrument", "is_instrumented", "trace_function", "uninstrument", "wrapped_function"]
 
@@ -72,15 +75,19 @@ def hooks_run() -> bool:
     return False
 
 
-def wrapped_function(fn: Any, function_name: str | None = None) -> Any:
+def wrapped_function(fn: Any, function_name: str | None = None, binding_names: Iterable[object] = ()) -> Any:
     """`fn` as the worker should load it now: wrapped, unless it is wrapped already, hooks run, or funcscope's
-    wrapping is off (for this function)."""
+    wrapping is off (for this function). `binding_names` are its bindings' names, where the worker has them."""
     if not (_enabled or function_name in _named) or is_traced(fn) or not callable(fn) or hooks_run():
         return fn
     try:
         wrapper = _wrappers.get(fn)
         if wrapper is None:
-            wrapper = _wrappers[fn] = wrap_function(fn)
+            # A binding named `context` gets the name, and the worker passes the function no Context.
+            context_binding = (
+                (function_name or getattr(fn, "__name__", "unknown")) if "context" in binding_names else None
+            )
+            wrapper = _wrappers[fn] = wrap_function(fn, context_binding=context_binding)
         return wrapper
     except (TypeError, ValueError):  # no signature or not weakly referable (a builtin, an odd callable)
         return fn
@@ -90,17 +97,26 @@ def wrapped_function(fn: Any, function_name: str | None = None) -> Any:
 
 
 def _get_user_function(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    return wrapped_function(wrapped(*args, **kwargs))
+    declare_indexed_function(instance)  # where every worker reads a v2 function: its bindings tell its trigger
+    try:
+        name, binding_names = instance.get_function_name(), [b.name for b in instance.get_bindings()]
+    except Exception:
+        name, binding_names = None, []
+    return wrapped_function(wrapped(*args, **kwargs), name, binding_names)
 
 
 def _add_function(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     # (function_id, func, metadata, ...) everywhere; the metadata names the function.
     metadata = kwargs["metadata"] if "metadata" in kwargs else args[2] if len(args) > 2 else None
     name = getattr(metadata, "name", None)
+    if isinstance(name, str):
+        declare_loaded_folder(name, getattr(metadata, "directory", None))
+    bindings = getattr(metadata, "bindings", None) or ()  # the runtime's name -> BindingInfo, the emulator's dicts
+    binding_names = [b.get("name") if isinstance(b, dict) else b for b in bindings]
     if "func" in kwargs:
-        kwargs["func"] = wrapped_function(kwargs["func"], name)
+        kwargs["func"] = wrapped_function(kwargs["func"], name, binding_names)
     elif len(args) > 1:
-        args = (args[0], wrapped_function(args[1], name), *args[2:])
+        args = (args[0], wrapped_function(args[1], name, binding_names), *args[2:])
     return wrapped(*args, **kwargs)
 
 

@@ -10,11 +10,23 @@ annotations and code object, hence the same answer from `inspect.iscoroutinefunc
 and `inspect.getfile`, which the worker uses to bind arguments and to choose the sync or async path. Its
 signature is the user's plus a keyword-only `context`: the worker hands a function its `context` only when the
 signature asks for it, and the wrapper removes it again before calling a function that did not ask for it.
+
+A function with a binding named `context` gets that binding's value under the name, and the worker hands it no
+Context at all: so it is with every Durable Functions orchestrator and entity, whose framework handle takes its
+trigger as `context`. The wrapper then traces the invocation with what it can know without one: the function's
+name, the invocation id the worker's log handler would name (the 3.13+ runtime's `invocation_id_cv`, the
+current task's invocation mark, the thread-local set around sync functions; a fresh id where there is none),
+and no host trace context, so the span starts a new trace; one message says so. The extension hooks get
+the Context whatever the function's parameters, so there (the classic worker with
+`PYTHON_ENABLE_WORKER_EXTENSIONS=1`) such spans join the host's trace.
 """
 
 from __future__ import annotations
 
+import asyncio
 import inspect
+import sys
+import uuid
 from collections.abc import Callable
 from contextvars import ContextVar, Token
 from typing import TYPE_CHECKING, Any
@@ -22,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 import wrapt
 
 from ..instrumentation.threads import runtime_invocation_vars
+from ..shared.diagnostics import report_once
 from .runner import get_runner
 
 __all__ = ["TracedFunction", "is_traced", "wrap_function"]
@@ -75,12 +88,75 @@ def _mark_runtime_invocation(invocation_id: str) -> list[tuple[ContextVar[Any], 
     return [(var, var.set(invocation_id)) for var in runtime_invocation_vars()]
 
 
-def wrap_function(fn: Callable[..., Any], on_call: Callable[[Any], None] | None = None) -> TracedFunction:
-    """`fn` with the pipeline around it on workers that run no hooks. `on_call(context)` runs first each time."""
+# Where each worker keeps the current invocation's id for its log handler, besides the 3.13+ runtime's context
+# variable: the thread-local it sets around sync functions (the classic worker's, funcscope's emulator's).
+_WORKER_THREAD_LOCALS = (
+    ("azure_functions_worker.dispatcher", "_invocation_id_local"),
+    ("funcscope.emulator.context", "invocation_local"),
+)
+_TASK_MARK = "__azure_function_invocation_id__"  # the workers' ContextEnabledTask.AZURE_INVOCATION_ID
+
+
+def _current_invocation_id() -> str | None:
+    """The invocation id the worker's log handler would name now: its context variable, the current task's mark,
+    the thread-local it sets around sync functions."""
+    for var in runtime_invocation_vars():
+        value = var.get(None)
+        if isinstance(value, str) and value:
+            return value
+    try:
+        task = asyncio.current_task()
+    except RuntimeError:  # no running loop: a sync function on a pool thread
+        task = None
+    mark = getattr(task, _TASK_MARK, None)
+    if isinstance(mark, str) and mark:
+        return mark
+    for module_name, attribute in _WORKER_THREAD_LOCALS:
+        value = getattr(getattr(sys.modules.get(module_name), attribute, None), "invocation_id", None)
+        if isinstance(value, str) and value:
+            return value
+    return None
+
+
+class _StandInContext:
+    """An invocation's context as far as the wrapper knows it when the worker passes the function none."""
+
+    __slots__ = ("function_name", "function_directory", "invocation_id", "trace_context", "retry_context")
+
+    def __init__(self, function_name: str) -> None:
+        self.function_name = function_name
+        self.function_directory = ""
+        self.invocation_id = _current_invocation_id() or str(uuid.uuid4())
+        self.trace_context = None
+        self.retry_context = None
+
+
+def _stand_in(function_name: str) -> _StandInContext:
+    report_once(
+        ("wrapper", "context-binding", function_name),
+        f"funcscope: {function_name} takes its trigger as 'context' (as every Durable Functions orchestrator and "
+        "entity does), so the worker passes it no Context: on this worker, which runs no extension hooks, its "
+        "invocations start new traces, without the host's trace context. The classic worker with "
+        "PYTHON_ENABLE_WORKER_EXTENSIONS=1 joins them to the host's trace.",
+    )
+    return _StandInContext(function_name)
+
+
+def wrap_function(
+    fn: Callable[..., Any],
+    on_call: Callable[[Any], None] | None = None,
+    *,
+    context_binding: str | None = None,
+) -> TracedFunction:
+    """`fn` with the pipeline around it on workers that run no hooks. `on_call(context)` runs first each time.
+    `context_binding` names the function when a binding of it is called `context` (then no Context comes)."""
     signature = inspect.signature(fn)
     takes_context = "context" in signature.parameters
 
     def begin(kwargs: dict[str, Any]) -> tuple[Any, bool]:
+        if context_binding is not None:
+            context: Any = _stand_in(context_binding)
+            return context, get_runner().start(context, kwargs, OWNER) is not None
         context = kwargs.get("context") if takes_context else kwargs.pop("context", None)
         if context is None:  # called outside the worker (a unit test, another function): nothing to trace
             return None, False
@@ -123,4 +199,4 @@ def wrap_function(fn: Callable[..., Any], on_call: Callable[[Any], None] | None 
                 get_runner().finish(context, result, OWNER)
             return result
 
-    return TracedFunction(fn, call, _with_context(signature))
+    return TracedFunction(fn, call, signature if context_binding is not None else _with_context(signature))

@@ -13,7 +13,11 @@ from funcscope.shared.triggers import (
     TriggerCache,
     classify_arguments,
     classify_binding_type,
+    declare_function,
+    declare_indexed_function,
+    declared_trigger,
     read_function_json_trigger,
+    trigger_from_bindings,
 )
 
 
@@ -81,3 +85,91 @@ def test_cache_prefers_function_json_then_arguments(tmp_path):
     assert cache.get("Other", {"x": 1}) is UNKNOWN_TRIGGER  # not cached: a later call can still tell
     assert cache.get("Other", {"req": _http()}).binding_type == "httpTrigger"
     assert cache.get("Other", {"x": 1}).binding_type == "httpTrigger"
+
+
+# -- binding metadata: what every worker knows of a function before its first invocation ------------------------
+
+
+def test_bindings_tell_argument_batch_and_what_they_read(monkeypatch):
+    monkeypatch.setenv("HUB_SETTING", "telemetry")
+    monkeypatch.delenv("UNSET_SETTING", raising=False)
+    sb = trigger_from_bindings(
+        [
+            {"type": "blob", "name": "extra", "direction": "in"},
+            {
+                "type": "serviceBusTrigger",
+                "name": "msgs",
+                "topicName": "events",
+                "subscriptionName": "audit",
+                "cardinality": "many",
+            },
+        ],
+        "Audit",
+    )
+    assert (sb.binding_type, sb.argument, sb.batch, sb.destination, sb.subscription) == (
+        "serviceBusTrigger",
+        "msgs",
+        True,
+        "events",
+        "audit",
+    )
+    eh = trigger_from_bindings(
+        [{"type": "eventHubTrigger", "name": "e", "eventHubName": "%HUB_SETTING%", "consumerGroup": "%UNSET_SETTING%"}],
+        "T",
+    )
+    assert (eh.destination, eh.consumer_group, eh.batch) == ("telemetry", None, False)
+    blob = trigger_from_bindings([{"type": "blobTrigger", "name": "client", "path": "uploads/{name}"}], "B")
+    assert (blob.faas_trigger, blob.collection, blob.argument) == ("datasource", "uploads", "client")
+    assert trigger_from_bindings([{"type": "blobTrigger", "path": "{c}/{name}"}], "B").collection is None
+    cosmos = trigger_from_bindings([{"type": "cosmosDBTrigger", "containerName": "items"}], "C")
+    assert cosmos.collection == "items"
+    http = trigger_from_bindings([{"type": "httpTrigger", "name": "req"}], "Hello")
+    assert (http.route, http.argument) == ("/api/Hello", "req")
+    assert trigger_from_bindings([{"type": "queue", "name": "out"}, "junk", {"type": 3}], "X") is None
+
+
+@pytest.mark.parametrize(
+    "binding_type, role",
+    [("orchestrationTrigger", "orchestrator"), ("activityTrigger", "activity"), ("entityTrigger", "entity")],
+)
+def test_durable_triggers(binding_type, role):
+    trigger = trigger_from_bindings([{"type": binding_type, "name": "context"}], "F")
+    assert (trigger.durable, trigger.span_kind, trigger.faas_trigger) == (role, SpanKind.INTERNAL, "other")
+
+
+def test_indexed_v2_function_with_an_sdk_type_is_told_by_its_binding():
+    import azurefunctions.extensions.bindings.blob as blob
+
+    app = func.FunctionApp()
+
+    @app.blob_trigger(arg_name="client", path="uploads/{name}", connection="AzureWebJobsStorage")
+    def uploaded(client: blob.BlobClient) -> None: ...
+
+    @app.service_bus_queue_trigger(arg_name="msgs", queue_name="q", connection="c", cardinality=func.Cardinality.MANY)
+    def drain(msgs: list[func.ServiceBusMessage]) -> None: ...
+
+    try:
+        for function in app.get_functions():
+            declare_indexed_function(function)
+        assert declared_trigger("uploaded").collection == "uploads"
+        assert declared_trigger("drain").batch is True  # the decorators' enum, read as function.json's string
+        cache = TriggerCache()
+        opaque = object()  # what funcscope cannot tell by type
+        assert cache.get("uploaded", {"client": opaque}).binding_type == "blobTrigger"
+    finally:
+        declare_function("uploaded", None)
+        declare_function("drain", None)
+
+
+def test_an_unreadable_indexed_function_is_reported_once(caplog):
+    class Broken:
+        def get_function_name(self):
+            return "broken"
+
+        def get_bindings_dict(self):
+            raise RuntimeError("no bindings today")
+
+    declare_indexed_function(Broken())
+    declare_indexed_function(Broken())
+    assert declared_trigger("broken") is None
+    assert len([r for r in caplog.records if "could not read the bindings" in r.getMessage()]) == 1
