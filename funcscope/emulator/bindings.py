@@ -5,13 +5,25 @@ A payload is a dict describing the trigger data; every key is optional and has a
 - httpTrigger: method, url, headers, params (else parsed from url), route_params, body
 - queueTrigger: body, id, dequeue_count, pop_receipt, insertion_time, expiration_time, time_next_visible
 - serviceBusTrigger: body, message_id, delivery_count, session_id, user_properties, application_properties,
-  content_type, correlation_id, enqueued_time_utc, time_to_live, ... (see ``_service_bus``)
-- eventHubTrigger: body, enqueued_time, partition_key, sequence_number, offset, iothub_metadata; a list of
-  such dicts when the binding's cardinality is "many"
+  content_type, correlation_id, enqueued_time_utc, time_to_live, ... (see ``_service_bus``); a list of such
+  dicts when the binding's cardinality is "many"
+- eventHubTrigger: body, enqueued_time, partition_key, sequence_number, offset, iothub_metadata, properties (the
+  event's application properties); a list of such dicts when the binding's cardinality is "many"
 - timerTrigger: past_due, schedule_status, schedule
 - blobTrigger: data (or body), name, uri, length, blob_properties, metadata
-- eventGridTrigger: id, data, topic, subject, event_type, event_time, data_version
+- eventGridTrigger: id, data, topic, subject, event_type, event_time, data_version (an Event Grid-schema event),
+  or cloud_event: the event as CloudEvents-schema JSON (a dict with specversion, id, source, type, data and any
+  extension attributes, such as traceparent)
 - cosmosDBTrigger: a list of documents, or {"documents": [...]}
+- orchestrationTrigger: the orchestration context the Durable extension sends (a dict or its JSON: instanceId,
+  history, input, ...); entityTrigger: the entity context likewise (self, state, batch, ...); activityTrigger:
+  input (the activity's input, sent as JSON) and instance_id (the orchestration's, sent as trigger metadata).
+  Each is decoded by `azure.functions`' own Durable Functions converter, as the worker does.
+
+A parameter annotated with an SDK type (`azurefunctions-extensions-bindings-blob`'s `BlobClient`,
+`ContainerClient`, `StorageStreamDownloader`) is bound as the worker binds it: the host sends model binding data
+(the binding's connection setting, container and blob name; the payload may give ``container`` and ``name``), and
+the extension's converter makes the client.
 
 Bodies may be bytes, str, or a dict/list (sent as JSON); times a datetime or an ISO 8601 str.
 The reserved key ``"$inputs"`` maps other input binding names to the value passed for them
@@ -26,11 +38,12 @@ import json
 import re
 import uuid
 from collections.abc import Callable, Mapping
+from types import SimpleNamespace
 from typing import Any, Generic, TypeVar
 from urllib.parse import parse_qsl, urlsplit
 
 import azure.functions as func
-from azure.functions import _eventgrid, _eventhub, blob, http, queue, servicebus, timer
+from azure.functions import _eventgrid, _eventhub, blob, durable_functions, eventgrid, http, queue, servicebus, timer
 from azure.functions.meta import Datum
 
 from .errors import EmulatorError
@@ -190,7 +203,26 @@ _SB_STR_KEYS = (
 )
 
 
-def _service_bus(name: str, binding: Mapping[str, Any], data: Mapping[str, Any]) -> Any:
+def _service_bus(name: str, binding: Mapping[str, Any], data: Any) -> Any:
+    # cardinality "many": a list of messages, each with its own properties (the converter reads them from the
+    # host's per-message arrays, UserPropertiesArray, MessageIdArray, ...).
+    many = str(binding.get("cardinality", "one")).lower() == "many"
+    if isinstance(data, list):
+        if not many:
+            raise EmulatorError(
+                f"payload for serviceBusTrigger function {name!r} is a list, but the binding's cardinality is "
+                "'one': pass a single message dict"
+            )
+        return [_service_bus_one(name, item) for item in data]
+    message = _service_bus_one(name, data)
+    return [message] if many else message
+
+
+def _service_bus_one(name: str, data: Any) -> Any:
+    if not isinstance(data, Mapping):
+        raise EmulatorError(
+            f"message in payload for serviceBusTrigger function {name!r} must be a dict, got {type(data).__name__}"
+        )
     p = _Payload(
         name,
         "serviceBusTrigger",
@@ -245,20 +277,47 @@ def _service_bus(name: str, binding: Mapping[str, Any], data: Mapping[str, Any])
     )
 
 
-def _event_hub_one(name: str, data: Any) -> Any:
+def _event_hub_payload(name: str, data: Any) -> _Payload:
     if not isinstance(data, Mapping):
         raise EmulatorError(
             f"event in payload for eventHubTrigger function {name!r} must be a dict, got {type(data).__name__}"
         )
-    p = _Payload(
+    return _Payload(
         name,
         "eventHubTrigger",
         data,
-        {"body", "enqueued_time", "partition_key", "sequence_number", "offset", "iothub_metadata"},
+        {"body", "enqueued_time", "partition_key", "sequence_number", "offset", "iothub_metadata", "properties"},
     )
+
+
+def _json_datum(value: Any) -> Datum:
+    return Datum(json.dumps(value, default=str), "json")
+
+
+def _event_hub_system_properties(p: _Payload, enqueued: dt.datetime) -> dict[str, Any]:
+    # What the host puts in SystemProperties (SystemPropertiesArray for a batch): the x-opt-* annotations, and an
+    # IoT Hub's iothub-* ones.
+    system: dict[str, Any] = {
+        "x-opt-enqueued-time": enqueued.isoformat(),
+        "x-opt-sequence-number": p.get("sequence_number", int, 0),
+        "x-opt-offset": p.get("offset", str, "0"),
+        "x-opt-partition-key": p.get("partition_key", str),
+        "EnqueuedTimeUtc": enqueued.isoformat(),
+        "SequenceNumber": p.get("sequence_number", int, 0),
+        "Offset": p.get("offset", str, "0"),
+        "PartitionKey": p.get("partition_key", str),
+    }
+    system.update({f"iothub-{k}": v for k, v in p.str_mapping("iothub_metadata").items()})
+    return system
+
+
+def _event_hub_event(p: _Payload, enqueued: dt.datetime, metadata: Mapping[str, Datum]) -> Any:
+    # As `azure.functions`' converter builds an event (eventhub.EventHubTriggerConverter), with the trigger
+    # metadata the host sent: a batch's events all share the one metadata, with its per-event arrays.
     return _eventhub.EventHubEvent(
         body=p.body(),
-        enqueued_time=p.time("enqueued_time") or _now(),
+        trigger_metadata=metadata,
+        enqueued_time=enqueued,
         partition_key=p.get("partition_key", str),
         sequence_number=p.get("sequence_number", int, 0),
         offset=p.get("offset", str, "0"),
@@ -268,15 +327,37 @@ def _event_hub_one(name: str, data: Any) -> Any:
 
 def _event_hub(name: str, binding: Mapping[str, Any], data: Any) -> Any:
     many = str(binding.get("cardinality", "one")).lower() == "many"
-    if isinstance(data, list):
-        if not many:
-            raise EmulatorError(
-                f"payload for eventHubTrigger function {name!r} is a list, but the "
-                "binding's cardinality is 'one': pass a single event dict"
-            )
-        return [_event_hub_one(name, item) for item in data]
-    event = _event_hub_one(name, data)
-    return [event] if many else event
+    if isinstance(data, list) and not many:
+        raise EmulatorError(
+            f"payload for eventHubTrigger function {name!r} is a list, but the "
+            "binding's cardinality is 'one': pass a single event dict"
+        )
+    if not many:
+        p = _event_hub_payload(name, data)
+        enqueued = p.time("enqueued_time") or _now()
+        metadata = {
+            "Properties": _json_datum(p.mapping("properties")),
+            "SystemProperties": _json_datum(_event_hub_system_properties(p, enqueued)),
+            "EnqueuedTimeUtc": Datum(enqueued.isoformat(), "string"),
+            "SequenceNumber": _json_datum(p.get("sequence_number", int, 0)),
+            "Offset": Datum(p.get("offset", str, "0"), "string"),
+        }
+        if p.get("partition_key", str) is not None:
+            metadata["PartitionKey"] = Datum(p.get("partition_key", str), "string")
+        return _event_hub_event(p, enqueued, metadata)
+    payloads = [_event_hub_payload(name, item) for item in (data if isinstance(data, list) else [data])]
+    times = [p.time("enqueued_time") or _now() for p in payloads]
+    shared = {
+        "PropertiesArray": _json_datum([p.mapping("properties") for p in payloads]),
+        "SystemPropertiesArray": _json_datum(
+            [_event_hub_system_properties(p, t) for p, t in zip(payloads, times, strict=True)]
+        ),
+        "EnqueuedTimeUtcArray": _json_datum([t.isoformat() for t in times]),
+        "SequenceNumberArray": _json_datum([p.get("sequence_number", int, 0) for p in payloads]),
+        "OffsetArray": _json_datum([p.get("offset", str, "0") for p in payloads]),
+        "PartitionKeyArray": _json_datum([p.get("partition_key", str) for p in payloads]),
+    }
+    return [_event_hub_event(p, t, shared) for p, t in zip(payloads, times, strict=True)]
 
 
 def _timer(name: str, binding: Mapping[str, Any], data: Mapping[str, Any]) -> Any:
@@ -304,6 +385,16 @@ def _blob(name: str, binding: Mapping[str, Any], data: Mapping[str, Any]) -> Any
 
 
 def _event_grid(name: str, binding: Mapping[str, Any], data: Mapping[str, Any]) -> Any:
+    if "cloud_event" in data:
+        _Payload(name, "eventGridTrigger", data, {"cloud_event"})
+        event = data["cloud_event"]
+        if not isinstance(event, Mapping) or "specversion" not in event:
+            raise EmulatorError(
+                f"payload for eventGridTrigger function {name!r}: 'cloud_event' must be a CloudEvents-schema event "
+                "(a dict with 'specversion')"
+            )
+        # The host sends the event as JSON; azure.functions' converter makes the CloudEvent, extensions and all.
+        return eventgrid.EventGridEventInConverter.decode(_json_datum(dict(event)), trigger_metadata={})
     p = _Payload(
         name, "eventGridTrigger", data, {"id", "data", "topic", "subject", "event_type", "event_time", "data_version"}
     )
@@ -330,6 +421,26 @@ def _cosmos(name: str, binding: Mapping[str, Any], data: Any) -> Any:
     return func.DocumentList([func.Document.from_dict(dict(d)) for d in docs])
 
 
+def _durable_context(name: str, binding: Mapping[str, Any], data: Any) -> Any:
+    # The extension sends the context as JSON; the converter wraps it (OrchestrationContext, EntityContext).
+    kind = str(binding.get("type"))
+    body = data if isinstance(data, str) else json.dumps(data, default=str)
+    converter: Any = durable_functions.OrchestrationTriggerConverter
+    if kind.lower() == "entitytrigger":
+        converter = durable_functions.EnitityTriggerConverter  # sic: azure.functions' own spelling
+    return converter.decode(Datum(body, "string"), trigger_metadata={})
+
+
+def _activity(name: str, binding: Mapping[str, Any], data: Mapping[str, Any]) -> Any:
+    p = _Payload(name, "activityTrigger", data, {"input", "instance_id"})
+    metadata = {}
+    instance_id = p.get("instance_id", str)
+    if instance_id is not None:
+        metadata["instanceId"] = Datum(instance_id, "string")
+    value = json.dumps(data.get("input"), default=str)
+    return durable_functions.ActivityTriggerConverter.decode(Datum(value, "json"), trigger_metadata=metadata)
+
+
 _Builder = Callable[[str, Mapping[str, Any], Any], Any]
 _BUILDERS: dict[str, _Builder] = {
     "httptrigger": _http,
@@ -340,8 +451,12 @@ _BUILDERS: dict[str, _Builder] = {
     "blobtrigger": _blob,
     "eventgridtrigger": _event_grid,
     "cosmosdbtrigger": _cosmos,
+    "orchestrationtrigger": _durable_context,
+    "entitytrigger": _durable_context,
+    "activitytrigger": _activity,
 }
-_LIST_PAYLOADS = frozenset({"eventhubtrigger", "cosmosdbtrigger"})
+_JSON_PAYLOADS = frozenset({"orchestrationtrigger", "entitytrigger"})  # a dict, or its JSON as a str
+_LIST_PAYLOADS = frozenset({"eventhubtrigger", "servicebustrigger", "cosmosdbtrigger"})
 
 
 def builds_trigger(trigger_type: str) -> bool:
@@ -357,6 +472,8 @@ def build_trigger(function_name: str, binding: Mapping[str, Any], payload: Any) 
         return payload
     if payload is None:
         payload = {}
+    if kind in _JSON_PAYLOADS and isinstance(payload, str):
+        return builder(function_name, binding, payload)
     if not isinstance(payload, Mapping) and not (kind in _LIST_PAYLOADS and isinstance(payload, list)):
         raise EmulatorError(
             f"payload for {binding.get('type')} function {function_name!r} must be a dict, got {type(payload).__name__}"
@@ -364,8 +481,48 @@ def build_trigger(function_name: str, binding: Mapping[str, Any], payload: Any) 
     return builder(function_name, binding, payload)
 
 
+def _sdk_type(function_name: str, binding: Mapping[str, Any], type_name: str, payload: Any) -> Any:
+    # As the worker's deferred bindings: the host's model binding data, decoded by the converter the extension
+    # registered for the binding type, with the parameter's annotation as the type to make.
+    import importlib
+
+    import azurefunctions.extensions.base as extension_base
+
+    module_name, _, qualname = type_name.partition(":")
+    pytype: Any = importlib.import_module(module_name)
+    for part in qualname.split("."):
+        pytype = getattr(pytype, part)
+    data = payload if isinstance(payload, Mapping) else {}
+    _Payload(function_name, str(binding.get("type")), data, {"container", "name"})
+    path = str(binding.get("path") or "")
+    container, _, blob_name = path.partition("/")
+    content = {
+        "Connection": binding.get("connection") or "AzureWebJobsStorage",
+        "ContainerName": data.get("container") or container,
+        "BlobName": data.get("name") or re.sub(r"\{[^}]*\}", "sample.txt", blob_name),
+    }
+    model_binding_data = SimpleNamespace(
+        version="1.0", source="AzureStorageBlobs", content_type="application/json", content=json.dumps(content)
+    )
+    converter = extension_base.get_binding_registry().get(str(binding.get("type")))
+    if converter is None:
+        raise EmulatorError(
+            f"function {function_name!r}: no SDK-type converter is registered for a {binding.get('type')} binding"
+        )
+    try:
+        return converter.decode(
+            extension_base.Datum(model_binding_data, "model_binding_data"), trigger_metadata={}, pytype=pytype
+        )
+    except Exception as exc:
+        raise EmulatorError(f"function {function_name!r}: the SDK-type binding could not be made: {exc}") from None
+
+
 def build_arguments(
-    function_name: str, bindings: tuple[Mapping[str, Any], ...], trigger_name: str, payload: Any
+    function_name: str,
+    bindings: tuple[Mapping[str, Any], ...],
+    trigger_name: str,
+    payload: Any,
+    sdk_types: tuple[tuple[str, str], ...] = (),
 ) -> tuple[dict[str, Any], dict[str, Out[Any]]]:
     """All keyword arguments but ``context``, plus the ``Out`` holders by binding name."""
     inputs: Mapping[str, Any] = {}
@@ -376,11 +533,17 @@ def build_arguments(
             raise EmulatorError(f"payload for function {function_name!r}: {INPUTS_KEY!r} must be a dict")
     args: dict[str, Any] = {}
     outs: dict[str, Out[Any]] = {}
+    sdk = dict(sdk_types)
     for binding in bindings:
         bname = binding.get("name")
         if not bname or bname == "$return":
             continue
-        if bname == trigger_name:
+        if bname in sdk:
+            given = payload if bname == trigger_name else inputs.get(bname)
+            if bname == trigger_name and has_inputs:
+                given = {k: v for k, v in payload.items() if k != INPUTS_KEY}
+            args[bname] = _sdk_type(function_name, binding, sdk[bname], given)
+        elif bname == trigger_name:
             trigger_payload = payload
             if has_inputs:
                 trigger_payload = {k: v for k, v in payload.items() if k != INPUTS_KEY}

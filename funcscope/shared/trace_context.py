@@ -12,7 +12,7 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 
 from .attribute_reading import read_attribute
 
-__all__ = ["HostTraceContext", "read_host_trace_context", "MAX_TRACEPARENT_LENGTH"]
+__all__ = ["HostTraceContext", "read_host_trace_context", "span_context_of", "MAX_TRACEPARENT_LENGTH"]
 
 _PROPAGATOR = TraceContextTextMapPropagator()
 MAX_TRACEPARENT_LENGTH = 512  # W3C's limit; longer values are rejected before the propagator sees them
@@ -83,3 +83,15 @@ def read_host_trace_context(context: object) -> HostTraceContext:
     if not span_context.is_valid:
         return HostTraceContext(_EMPTY_CONTEXT, None, "invalid", traceparent)
     return HostTraceContext(parent, span_context, None, traceparent)
+
+
+def span_context_of(traceparent: object, tracestate: object = None) -> trace.SpanContext | None:
+    """The remote span context a W3C `traceparent` (and `tracestate`) names, through OpenTelemetry's propagator;
+    None for anything else (not a string, longer than W3C allows, malformed), never an error."""
+    if not isinstance(traceparent, str) or not traceparent or len(traceparent) > MAX_TRACEPARENT_LENGTH:
+        return None
+    carrier = {"traceparent": traceparent}
+    if isinstance(tracestate, str) and tracestate and len(tracestate) <= MAX_TRACEPARENT_LENGTH:
+        carrier["tracestate"] = tracestate
+    span_context = trace.get_current_span(_PROPAGATOR.extract(carrier)).get_span_context()
+    return span_context if span_context.is_valid else None

@@ -44,7 +44,13 @@ def span_dict(span: Any) -> dict[str, Any]:
         "status_description": span.status.description,
         "attributes": dict(span.attributes or {}),
         "events": [(e.name, dict(e.attributes or {})) for e in span.events],
+        "links": [
+            (format(link.context.trace_id, "032x"), format(link.context.span_id, "016x"), dict(link.attributes or {}))
+            for link in span.links
+        ],
         "ended": span.end_time is not None,
+        "start_ns": span.start_time,
+        "end_ns": span.end_time,
     }
 
 

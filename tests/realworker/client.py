@@ -115,6 +115,9 @@ class RealResult:
     sent_ns: int
     received_ns: int
     outputs: dict[str, Any] = field(default_factory=dict)
+    #: Under HTTP streaming, the response the host read from the worker's web server: status_code, headers,
+    #: chunks (text) and chunk_times_s (seconds from sending the request to each chunk); else None.
+    streamed: dict[str, Any] | None = None
 
     def raise_for_exception(self) -> None:
         if self.exception is not None:
@@ -353,6 +356,7 @@ class RealWorker:
                     sent_ns=raw["sent_ns"],
                     received_ns=raw["received_ns"],
                     outputs=raw["outputs"],
+                    streamed=raw.get("streamed"),
                 )
             )
         return results

@@ -101,6 +101,7 @@ class Stream:
         self.probe: Any = None
         self.pid: int | None = None
         self.functions: dict[str, FunctionInfo] = {}
+        self.http_uri: str | None = None
 
     def expect(self, key: tuple[str, ...]) -> asyncio.Future[tuple[Any, int]]:
         if self.failure is not None:
@@ -353,25 +354,98 @@ def _queue(fn: FunctionInfo, payload: dict[str, Any]) -> tuple[Any, dict[str, An
     return rpc.TypedData(string=_body_bytes(payload.get("body")).decode("utf-8")), metadata
 
 
-def _event_hub(fn: FunctionInfo, payload: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
-    if str(fn.trigger.get("cardinality", "one")).lower() == "many":
-        raise DriverError(f"event hub function {fn.name!r}: cardinality 'many' is not supported by the driver")
-    _check_keys(fn, payload, {"body", "partition_key", "sequence_number", "offset", "enqueued_time"})
-    enqueued = payload.get("enqueued_time") or time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime())
-    system = {
+def _many(fn: FunctionInfo, payload: Any) -> list[dict[str, Any]] | None:
+    """A batch's messages (cardinality "many"), else None; a list for a function of cardinality "one" is refused."""
+    many = str(fn.trigger.get("cardinality", "one")).lower() == "many"
+    if isinstance(payload, list) and not many:
+        raise DriverError(f"function {fn.name!r}: a list payload needs the binding's cardinality 'many'")
+    if not many:
+        return None
+    messages = payload if isinstance(payload, list) else [payload]
+    if not all(isinstance(m, dict) for m in messages):
+        raise DriverError(f"function {fn.name!r}: every message of a batch must be an object")
+    return messages
+
+
+def _strings(bodies: list[bytes]) -> Any:
+    return rpc.TypedData(collection_string=rpc.CollectionString(string=[b.decode("utf-8") for b in bodies]))
+
+
+def _event_hub_system(payload: dict[str, Any], enqueued: str) -> dict[str, Any]:
+    return {
         "x-opt-enqueued-time": enqueued,
         "x-opt-sequence-number": int(payload.get("sequence_number", 0)),
         "x-opt-offset": str(payload.get("offset", "0")),
         "x-opt-partition-key": payload.get("partition_key"),
     }
+
+
+def _event_hub(fn: FunctionInfo, payload: Any) -> tuple[Any, dict[str, Any]]:
+    # As the Event Hubs extension binds: one event's Properties and SystemProperties, or a batch's arrays
+    # (PropertiesArray, SystemPropertiesArray, ...), one entry per event.
+    keys = {"body", "partition_key", "sequence_number", "offset", "enqueued_time", "properties"}
+    now = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime())
+    batch = _many(fn, payload)
+    if batch is not None:
+        for event in batch:
+            _check_keys(fn, event, keys)
+        times = [event.get("enqueued_time") or now for event in batch]
+        metadata = {
+            "PropertiesArray": _json([event.get("properties") or {} for event in batch]),
+            "SystemPropertiesArray": _json([_event_hub_system(e, t) for e, t in zip(batch, times, strict=True)]),
+            "EnqueuedTimeUtcArray": _json(times),
+            "SequenceNumberArray": _json([int(e.get("sequence_number", 0)) for e in batch]),
+            "OffsetArray": _json([str(e.get("offset", "0")) for e in batch]),
+            "PartitionKeyArray": _json([e.get("partition_key") for e in batch]),
+        }
+        return _strings([_body_bytes(e.get("body")) for e in batch]), metadata
+    _check_keys(fn, payload, keys)
+    enqueued = payload.get("enqueued_time") or now
     metadata = {
-        "SystemProperties": _json(system),
+        "Properties": _json(payload.get("properties") or {}),
+        "SystemProperties": _json(_event_hub_system(payload, enqueued)),
         "EnqueuedTimeUtc": _string(enqueued),
         "SequenceNumber": _json(int(payload.get("sequence_number", 0))),
         "Offset": _string(payload.get("offset", "0")),
     }
     if payload.get("partition_key") is not None:
         metadata["PartitionKey"] = _string(payload["partition_key"])
+    return rpc.TypedData(string=_body_bytes(payload.get("body")).decode("utf-8")), metadata
+
+
+_SERVICE_BUS_KEYS = {"body", "message_id", "delivery_count", "application_properties", "user_properties"}
+
+
+def _service_bus(fn: FunctionInfo, payload: Any) -> tuple[Any, dict[str, Any]]:
+    # As the Service Bus extension binds: one message's fields (UserProperties and ApplicationProperties among
+    # them), or a batch's arrays of them (MessageIdArray, UserPropertiesArray, ...), one entry per message.
+    now = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime())
+    batch = _many(fn, payload)
+    if batch is not None:
+        for message in batch:
+            _check_keys(fn, message, _SERVICE_BUS_KEYS)
+        ids = [str(m.get("message_id") or uuid.uuid4().hex) for m in batch]
+        metadata = {
+            "MessageIdArray": _json(ids),
+            "DeliveryCountArray": _json([int(m.get("delivery_count", 1)) for m in batch]),
+            "UserPropertiesArray": _json([m.get("user_properties") or {} for m in batch]),
+            "ApplicationPropertiesArray": _json(
+                [m.get("application_properties") or m.get("user_properties") or {} for m in batch]
+            ),
+            "EnqueuedTimeUtcArray": _json([now for _ in batch]),
+            "SequenceNumberArray": _json(list(range(1, len(batch) + 1))),
+        }
+        return _strings([_body_bytes(m.get("body")) for m in batch]), metadata
+    _check_keys(fn, payload, _SERVICE_BUS_KEYS)
+    user = payload.get("user_properties") or {}
+    metadata = {
+        "MessageId": _string(payload.get("message_id") or uuid.uuid4().hex),
+        "DeliveryCount": _json(int(payload.get("delivery_count", 1))),
+        "UserProperties": _json(user),
+        "ApplicationProperties": _json(payload.get("application_properties") or user),
+        "EnqueuedTimeUtc": _string(now),
+        "SequenceNumber": _json(1),
+    }
     return rpc.TypedData(string=_body_bytes(payload.get("body")).decode("utf-8")), metadata
 
 
@@ -385,7 +459,28 @@ def _timer(fn: FunctionInfo, payload: dict[str, Any]) -> tuple[Any, dict[str, An
     return _json(info), {}
 
 
-TRIGGERS = {"httpTrigger": _http, "queueTrigger": _queue, "eventHubTrigger": _event_hub, "timerTrigger": _timer}
+def _durable_context(fn: FunctionInfo, payload: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+    # The Durable extension sends an orchestration's (or entity's) context as one JSON string.
+    return rpc.TypedData(string=json.dumps(payload)), {}
+
+
+def _activity(fn: FunctionInfo, payload: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+    # An activity's input as JSON, and its orchestration's instance id in the trigger metadata.
+    _check_keys(fn, payload, {"input", "instance_id"})
+    metadata = {"instanceId": _string(payload["instance_id"])} if payload.get("instance_id") else {}
+    return _json(payload.get("input")), metadata
+
+
+TRIGGERS = {
+    "httpTrigger": _http,
+    "orchestrationTrigger": _durable_context,
+    "entityTrigger": _durable_context,
+    "activityTrigger": _activity,
+    "queueTrigger": _queue,
+    "eventHubTrigger": _event_hub,
+    "serviceBusTrigger": _service_bus,
+    "timerTrigger": _timer,
+}
 
 
 def _input_data(fn: FunctionInfo, payload: Any) -> tuple[list[Any], dict[str, Any]]:
@@ -393,9 +488,11 @@ def _input_data(fn: FunctionInfo, payload: Any) -> tuple[list[Any], dict[str, An
     build = TRIGGERS.get(str(kind))
     if build is None:
         raise DriverError(f"function {fn.name!r}: the driver sends no {kind!r} payload (it knows {sorted(TRIGGERS)})")
-    if payload is not None and not isinstance(payload, dict):
+    if payload is not None and not isinstance(payload, (dict, list)):
         raise DriverError(f"payload for function {fn.name!r} must be an object, got {type(payload).__name__}")
-    data, metadata = build(fn, dict(payload or {}))
+    if isinstance(payload, list) and build not in (_event_hub, _service_bus):
+        raise DriverError(f"payload for function {fn.name!r} must be an object, got a list")
+    data, metadata = build(fn, payload if isinstance(payload, list) else dict(payload or {}))
     return [protos.ParameterBinding(name=fn.trigger["name"], data=data)], metadata
 
 
@@ -434,6 +531,39 @@ def _decode(data: Any) -> Any:
             return data.json
     value = getattr(data, kind)
     return value if isinstance(value, (str, int, float)) else str(value)
+
+
+def _forward_http(base: str, http: Any, invocation_id: str, timeout: float) -> dict[str, Any]:
+    """The host forwarding an HTTP request to the worker's web server, reading the response as it streams."""
+    from http.client import HTTPConnection, HTTPException
+
+    address = urlsplit(base)
+    target = urlsplit(http.url)
+    path = target.path + (f"?{target.query}" if target.query else "")
+    connection = HTTPConnection(address.hostname or LOCALHOST, address.port, timeout=timeout)
+    started = time.perf_counter()
+    chunks: list[str] = []
+    times: list[float] = []
+    error = None
+    try:
+        headers = {**dict(http.headers), "x-ms-invocation-id": invocation_id}
+        connection.request(http.method, path or "/", body=http.body.bytes, headers=headers)
+        answer = connection.getresponse()
+        try:
+            while chunk := answer.read1(65536):
+                chunks.append(chunk.decode("utf-8", errors="replace"))
+                times.append(time.perf_counter() - started)
+        except (OSError, HTTPException) as exc:  # the worker broke the response off
+            error = repr(exc)
+        return {
+            "status_code": answer.status,
+            "headers": {k.lower(): v for k, v in answer.getheaders()},
+            "chunks": chunks,
+            "chunk_times_s": times,
+            "error": error,
+        }
+    finally:
+        connection.close()
 
 
 # -- the host ------------------------------------------------------------------------------------------------
@@ -528,6 +658,9 @@ class Host:
         for channel in self.channels:
             init = await channel.init_worker()
             _check_status(init.response.result, f"worker {channel.stream.index} failed to initialise")
+            # With HTTP streaming (init indexing and an HTTP extension), the worker runs a web server and says
+            # where: the host forwards each HTTP request there.
+            channel.stream.http_uri = init.response.capabilities.get("HttpUri") or None
         metadata = await self.channels[0].get_functions_metadata()
         _check_status(metadata.response.result, "indexing the app failed")
         loads = []
@@ -706,6 +839,12 @@ class Host:
             future = stream.expect(key)
         except DriverError as exc:
             return {**result, "ok": False, "host_error": str(exc)}
+        forwarded = None
+        if stream.http_uri is not None and fn.trigger.get("type") == "httpTrigger":
+            http = request.input_data[0].data.http
+            forwarded = asyncio.ensure_future(
+                asyncio.to_thread(_forward_http, stream.http_uri, http, request.invocation_id, timeout)
+            )
         sent = _now_ns()
         stream.send(protos.StreamingMessage(invocation_request=request))
         try:
@@ -716,8 +855,10 @@ class Host:
         except DriverError as exc:
             return {**result, "ok": False, "host_error": str(exc)}
         ok = response.result.status == protos.StatusResult.Success
+        streamed = await forwarded if forwarded is not None else None
         return {
             **result,
+            "streamed": streamed,
             "ok": ok,
             "exception": None
             if ok

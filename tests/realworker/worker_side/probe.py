@@ -60,6 +60,14 @@ def span_dict(span: Any) -> dict[str, Any]:
         "status_description": span.status.description,
         "attributes": dict(span.attributes or {}),
         "events": [{"name": e.name, "attributes": dict(e.attributes or {})} for e in span.events],
+        "links": [
+            {
+                "trace_id": _hex(link.context.trace_id, 32),
+                "span_id": _hex(link.context.span_id, 16),
+                "attributes": dict(link.attributes or {}),
+            }
+            for link in span.links
+        ],
         "start_ns": span.start_time,
         "end_ns": span.end_time,
         "pid": os.getpid(),
