@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 from .context import Context, RetryContext, TraceContext, invocation_local
 from .errors import EmulatorError
 from .extension_manager import ExtensionManager, set_hook_model
+from .http_streaming import HttpStreaming, http_streaming_enabled
 from .isolation import ProcessIsolation
 from .loader import LoadedFunction, load_app
 from .logs import InvocationLogHandler, LogRouter
@@ -174,6 +175,8 @@ class InProcessRuntime:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._run_loop, name="worker-event-loop", daemon=True)
         self._pool = _WorkerPool(thread_count)
+        self._http: HttpStreaming | None = None
+        self._host_pool: concurrent.futures.ThreadPoolExecutor | None = None  # the host's side of HTTP streaming
         self._closed = False
         self._pid = os.getpid()
         try:
@@ -185,6 +188,11 @@ class InProcessRuntime:
             self._thread.start()
             # Functions load on the loop thread, as the worker handles load requests there.
             self.functions = self._start(self._load()).result()
+            # As the worker at init: with init indexing, an HTTP extension the app imported gets its web server.
+            if _is_true("PYTHON_ENABLE_INIT_INDEXING") and http_streaming_enabled():
+                self._http = self._start(self._start_http()).result()
+                self._host_pool = concurrent.futures.ThreadPoolExecutor(thread_name_prefix="host-http")
+                self._http.wait_until_serving()
         except BaseException:
             self.close()
             raise
@@ -232,6 +240,9 @@ class InProcessRuntime:
 
         return load_app(self.root, on_loaded)
 
+    async def _start_http(self) -> HttpStreaming:
+        return HttpStreaming(asyncio.get_running_loop())
+
     async def _shutdown(self) -> None:
         me = asyncio.current_task()
         if self._inflight:
@@ -259,6 +270,8 @@ class InProcessRuntime:
             if not self._loop.is_running():
                 self._loop.close()
             self._pool.shutdown(wait=not self._inflight, cancel_futures=True)
+            if self._host_pool is not None:
+                self._host_pool.shutdown(wait=False, cancel_futures=True)
         finally:
             set_hook_model(None)
             self._root_logger.removeHandler(self._handler)
@@ -331,6 +344,8 @@ class InProcessRuntime:
         times = [0.0, 0.0]
         value: Any = None
         error: BaseException | None = None
+        streamed = self._http if self._http is not None and info.trigger_type.lower() == "httptrigger" else None
+        sent: asyncio.Future[Any] | None = None
         try:
             ctx = Context(
                 info.name,
@@ -342,6 +357,20 @@ class InProcessRuntime:
             )
             # On the loop thread the worker sets this for every invocation and never clears it.
             invocation_local.invocation_id = invocation_id
+            if streamed is not None:
+                request = args[info.trigger_binding_name]
+                sent = self._loop.run_in_executor(
+                    self._host_pool,
+                    streamed.send,
+                    request.method,
+                    request.url,
+                    dict(request.headers),
+                    request.get_body(),
+                    invocation_id,
+                )
+                web_request = await streamed.request_for(invocation_id)
+                streamed.synchronizer.sync_route_params(web_request, request.route_params)
+                args[info.trigger_binding_name] = web_request
             if info.requires_context:
                 args["context"] = ctx
             if info.is_async:
@@ -352,15 +381,21 @@ class InProcessRuntime:
                 )
             if value is not None and not info.has_return:
                 raise RuntimeError(f"function {info.name!r} without a $return binding returned a non-None value")
+            if streamed is not None:
+                streamed.respond(invocation_id, value)
         except asyncio.CancelledError:
             raise
         except BaseException as exc:  # the host sees any failure as a failed invocation
             error = exc
             value = None
+            if streamed is not None:
+                streamed.respond(invocation_id, exc if isinstance(exc, Exception) else RuntimeError(repr(exc)))
         finally:
             self.router.end(invocation_id)
             if task is not None:
                 self._inflight.discard(task)
+        if sent is not None:  # the host reads the response to its end, after the invocation itself ended
+            value = await sent
         done = perf_counter()
         started = times[0] or done
         ended = times[1] or done

@@ -17,11 +17,21 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
 from opentelemetry.semconv._incubating.attributes.faas_attributes import (
     FAAS_COLDSTART,
+    FAAS_DOCUMENT_COLLECTION,
     FAAS_INVOCATION_ID,
     FAAS_NAME,
     FAAS_TRIGGER,
 )
-from opentelemetry.semconv._incubating.attributes.messaging_attributes import MESSAGING_MESSAGE_ID, MESSAGING_SYSTEM
+from opentelemetry.semconv._incubating.attributes.messaging_attributes import (
+    MESSAGING_BATCH_MESSAGE_COUNT,
+    MESSAGING_CONSUMER_GROUP_NAME,
+    MESSAGING_DESTINATION_NAME,
+    MESSAGING_DESTINATION_SUBSCRIPTION_NAME,
+    MESSAGING_MESSAGE_ID,
+    MESSAGING_OPERATION_TYPE,
+    MESSAGING_SYSTEM,
+    MessagingOperationTypeValues,
+)
 from opentelemetry.semconv.attributes.http_attributes import (
     HTTP_REQUEST_METHOD,
     HTTP_RESPONSE_STATUS_CODE,
@@ -30,9 +40,12 @@ from opentelemetry.semconv.attributes.http_attributes import (
 from opentelemetry.semconv.attributes.url_attributes import URL_FULL, URL_PATH
 from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
+from ..instrumentation.http_streaming import response_stream
 from ..shared import attributes as attr
 from ..shared.diagnostics import report_once
+from ..shared.http import request_line, response_status
 from ..shared.invocation import Invocation, InvocationAbandoned
+from ..shared.messages import MessageBatch, read_messages
 from ..shared.redaction import redact_text, redact_url
 from ..shared.triggers import Trigger
 
@@ -47,33 +60,25 @@ _PROBLEM_WARNINGS = {
 
 
 def http_status_of(result: object) -> int | None:
-    """The status code of an `HttpResponse` result, else None."""
+    """The status code of an `HttpResponse` result (or of a Starlette response, under HTTP streaming), else None."""
     if isinstance(result, func.HttpResponse):
         try:
             return int(result.status_code)
         except (TypeError, ValueError):
             return None
-    return None
-
-
-def _message_id(message: object) -> str | None:
-    value: object
-    if isinstance(message, func.ServiceBusMessage):
-        value = message.message_id
-    elif isinstance(message, (func.QueueMessage, func.EventGridEvent)):
-        value = message.id
-    else:
-        return None
-    return value if isinstance(value, str) and value else None
+    return response_status(result)
 
 
 class TraceMiddleware:
     """Opens the invocation span in `before`, closes it in `after` / `on_error`.
 
     Span: name = function name; kind INTERNAL, or by trigger with `span_kind="trigger"` (see `Settings`);
-    attributes `faas.*`, HTTP method/route/URL (function keys redacted) and status, messaging system and message
-    id, retry count/max/final (when the function has a retry policy or this is a retry), and the function's extra
-    attributes. ERROR status for an exception (recorded) or an HTTP 5xx response.
+    attributes `faas.*`, HTTP method/route/URL (function keys redacted) and status, messaging system, destination
+    and message id (or a batch's message count), retry count/max/final (when the function has a retry policy or
+    this is a retry), and the function's extra attributes; a link to the producer of each message that carries
+    its trace context (`funcscope.shared.messages`), given at the start so samplers see them. ERROR status for an
+    exception (recorded) or an HTTP 5xx response. A streamed HTTP response ends the span when its body ends
+    (`funcscope.instrumentation.http_streaming`).
     """
 
     def __init__(self, tracer: trace.Tracer, sample_ratio: float = 1.0, span_kind: str = "internal") -> None:
@@ -102,11 +107,14 @@ class TraceMiddleware:
         if not self._sampled(invocation):
             invocation.state[self] = (None, otel_context.attach(self._unsampled_parent(invocation)))
             return
+        trigger = invocation.trigger
+        messages = _messages_of(invocation) if trigger.messaging_system else None
         span = self._tracer.start_span(
             invocation.function_name,
             context=host.parent,
-            kind=invocation.trigger.span_kind if self._kind_by_trigger else SpanKind.INTERNAL,
-            attributes=self._attributes(invocation),
+            kind=trigger.span_kind if self._kind_by_trigger else SpanKind.INTERNAL,
+            attributes=self._attributes(invocation, messages),
+            links=messages.links if messages is not None else None,
             start_time=invocation.start_ns,
         )
         invocation.state[self] = (span, otel_context.attach(trace.set_span_in_context(span, host.parent)))
@@ -122,6 +130,10 @@ class TraceMiddleware:
             span.set_attribute(HTTP_RESPONSE_STATUS_CODE, status)
             if status >= 500:
                 span.set_status(Status(StatusCode.ERROR, f"HTTP {status}"))
+            stream = response_stream(result)
+            if stream is not None:  # the body is sent after the function returned: the span ends with it
+                stream.hand_over(span, invocation.start_ns)
+                return
         span.end()
 
     def on_error(self, invocation: Invocation, exc: BaseException) -> None:
@@ -172,6 +184,16 @@ class TraceMiddleware:
         static: dict[str, Any] = {FAAS_NAME: invocation.function_name, FAAS_TRIGGER: trigger.faas_trigger}
         if trigger.messaging_system:
             static[MESSAGING_SYSTEM] = trigger.messaging_system
+            static[MESSAGING_OPERATION_TYPE] = MessagingOperationTypeValues.PROCESS.value
+            for key, value in (
+                (MESSAGING_DESTINATION_NAME, trigger.destination),
+                (MESSAGING_DESTINATION_SUBSCRIPTION_NAME, trigger.subscription),
+                (MESSAGING_CONSUMER_GROUP_NAME, trigger.consumer_group),
+            ):
+                if value:
+                    static[key] = value
+        if trigger.collection:
+            static[FAAS_DOCUMENT_COLLECTION] = trigger.collection
         if trigger.route:
             static[HTTP_ROUTE] = trigger.route
         if invocation.options is not None:
@@ -179,7 +201,7 @@ class TraceMiddleware:
         self._static[invocation.function_name] = (invocation.options, trigger, static)
         return static
 
-    def _attributes(self, invocation: Invocation) -> dict[str, Any]:
+    def _attributes(self, invocation: Invocation, messages: MessageBatch | None) -> dict[str, Any]:
         # The SDK checks every attribute of every span (about 3 µs each), so only what says something is set.
         attributes = {
             **self._static_attributes(invocation),
@@ -194,21 +216,51 @@ class TraceMiddleware:
         problem = invocation.host.problem
         if problem is not None and problem != "missing":
             attributes[attr.INVALID_TRACEPARENT] = problem
-        trigger = invocation.trigger
-        if trigger.is_http:
-            for value in invocation.func_args.values():
-                if isinstance(value, func.HttpRequest):
-                    attributes[HTTP_REQUEST_METHOD] = value.method
-                    attributes[URL_FULL] = redact_url(value.url)
-                    attributes[URL_PATH] = _url_path(value.url)
-                    break
-        elif trigger.messaging_system:
-            for value in invocation.func_args.values():
-                message_id = _message_id(value)
-                if message_id is not None:
-                    attributes[MESSAGING_MESSAGE_ID] = message_id
-                    break
+        if invocation.trigger.is_http:
+            line = _request_line_of(invocation)
+            if line is not None:
+                attributes[HTTP_REQUEST_METHOD] = line[0]
+                attributes[URL_FULL] = redact_url(line[1])
+                attributes[URL_PATH] = _url_path(line[1])
+        elif messages is not None:
+            if messages.count is not None:
+                attributes[MESSAGING_BATCH_MESSAGE_COUNT] = messages.count
+            elif messages.message_id is not None:
+                attributes[MESSAGING_MESSAGE_ID] = messages.message_id
         return attributes
+
+
+def _trigger_argument(invocation: Invocation) -> object:
+    # The binding metadata names the trigger's argument; a function classified by its arguments' types has none.
+    name = invocation.trigger.argument
+    return invocation.func_args.get(name) if name is not None else None
+
+
+def _request_line_of(invocation: Invocation) -> tuple[str, str] | None:
+    line = request_line(_trigger_argument(invocation))
+    if line is None and invocation.trigger.argument is None:
+        for value in invocation.func_args.values():
+            line = request_line(value)
+            if line is not None:
+                break
+    return line
+
+
+def _messages_of(invocation: Invocation) -> MessageBatch | None:
+    system = invocation.trigger.messaging_system
+    if system is None:
+        return None
+    value = _trigger_argument(invocation)
+    if value is None and invocation.trigger.argument is None:
+        value = next((v for v in invocation.func_args.values() if _is_message(v)), None)
+    return read_messages(value, system) if value is not None else None
+
+
+def _is_message(value: object) -> bool:
+    first = value[0] if isinstance(value, list) and value else value
+    return isinstance(
+        first, (func.ServiceBusMessage, func.EventHubEvent, func.QueueMessage, func.EventGridEvent, func.KafkaEvent)
+    )
 
 
 def _url_path(url: str) -> str:
