@@ -11,8 +11,9 @@ REALWORKER ?= ../shared/realworker
 WORKER_PYTHON ?= python3.11
 WORKER_VENV := .venv-worker
 WORKER_STAMP := $(WORKER_VENV)/.installed
+# The Durable Functions library and the FastAPI HTTP extension are there for the tests of those triggers.
 WORKER_PINS := "grpcio~=1.59.0" "protobuf~=4.25.3" "azure-functions==1.22.0b4" "python-dateutil~=2.9.0" \
-	requests azurefunctions-extensions-base
+	requests azurefunctions-extensions-base azure-functions-durable azurefunctions-extensions-http-fastapi
 WORKER_SOURCES := $(shell find $(REALWORKER)/azure_functions_worker $(REALWORKER)/pyproject.toml -name '*.py' \
 	-o -name pyproject.toml 2>/dev/null)
 ifneq ($(wildcard $(REALWORKER)/azure_functions_worker),)

@@ -21,8 +21,9 @@ from collections.abc import Callable, Mapping, Sequence
 from contextvars import Token
 from typing import Any
 
-from ..instrumentation import outgoing, threads
+from ..instrumentation import durable, http_streaming, outgoing, threads
 from ..instrumentation.logging import install_log_enrichment, uninstall_log_enrichment
+from ..middleware.durable import DurableMiddleware
 from ..middleware.metrics import MetricsMiddleware
 from ..middleware.retry import RetryMiddleware
 from ..middleware.tracing import TraceMiddleware
@@ -108,6 +109,8 @@ class InvocationRunner:
             self._base = Pipeline(self._middlewares(self._settings))
             self._pipelines = {}
             _instrument_outgoing(self._settings, self.telemetry)
+            if self._settings.enabled:  # its replay spans come from the pipeline's tracer
+                durable.instrument(self._settings.durable_replays, self.telemetry.tracer)
             return self._base
 
     def set_function_options(self, function_name: str, options: FunctionOptions) -> None:
@@ -153,6 +156,7 @@ class InvocationRunner:
         if settings.metrics:
             stack.append(MetricsMiddleware(telemetry.meter))
         stack.append(RetryMiddleware(telemetry.meter))
+        stack.append(DurableMiddleware())
         if settings.opencensus:  # the OpenCensus drop-in's context.tracer; opencensus is an optional dependency
             from ..middleware.opencensus import OpenCensusMiddleware
 
@@ -317,6 +321,11 @@ def _apply_process_wide(settings: Settings, configured: bool) -> None:
         function_wrapping.instrument()
     else:
         function_wrapping.uninstrument()
+    if settings.enabled:  # a streamed HTTP response stays in its invocation until its body ends
+        http_streaming.instrument()
+    else:
+        http_streaming.uninstrument()
+        durable.uninstrument()  # else instrumented with the pipeline's tracer (see _build)
     if settings.enabled and settings.propagation:
         threads.instrument()
     else:

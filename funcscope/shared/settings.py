@@ -31,6 +31,7 @@ ENV_PREFIX = "FUNCSCOPE_"
 EXPORTERS = ("auto", "azure-monitor", "otlp", "console", "none")
 SPAN_KINDS = ("internal", "trigger")
 LOG_MODES = ("auto", "export", "host")
+DURABLE_REPLAYS = ("omit", "mark")
 #: Libraries whose outgoing calls become dependency spans by default: the HTTP clients and the Azure SDK, and the
 #: PostgreSQL driver the Azure Monitor distro instruments too.
 DEFAULT_INSTRUMENTED = ("requests", "urllib3", "httpx", "aiohttp", "azure_sdk", "psycopg2")
@@ -151,6 +152,10 @@ class Settings:
       authentication.
     - `opencensus` (configure only; `OpenCensusExtension` sets it): give every invocation an OpenCensus
       `context.tracer` whose spans are OpenTelemetry spans under the invocation's (needs `funcscope[opencensus]`).
+    - `durable_replays` (`FUNCSCOPE_DURABLE_REPLAYS`, default "omit"): what becomes of the telemetry of the steps
+      a Durable Functions orchestrator replays in each invocation: "omit" records none of it (its spans are not
+      sampled, its log records are dropped); "mark" records it under a replay span marked
+      `azure.functions.durable.is_replaying`.
     - `tracer_provider`, `meter_provider`, `logger_provider` (configure only): providers to use instead of the
       global ones.
     - `middleware` (configure only): the user's own middlewares, run after funcscope's own ones.
@@ -172,6 +177,7 @@ class Settings:
     connection_string: str | None = None
     credential: Any = None
     opencensus: bool = False
+    durable_replays: str = "omit"
     tracer_provider: Any = None
     meter_provider: Any = None
     logger_provider: Any = None
@@ -211,6 +217,13 @@ class Settings:
             flush_timeout_ms=_env(
                 env, ENV_PREFIX + "FLUSH_TIMEOUT_MS", _parse_millis, "a whole number of milliseconds", 2000
             ),
+            durable_replays=_env(
+                env,
+                ENV_PREFIX + "DURABLE_REPLAYS",
+                _parse_choice(DURABLE_REPLAYS),
+                f"one of {', '.join(DURABLE_REPLAYS)}",
+                "omit",
+            ),
         )
 
     def with_options(self, **options: Any) -> Settings:
@@ -231,6 +244,10 @@ class Settings:
             raise ValueError(f"exporter must be one of {', '.join(EXPORTERS)}, got {checked['exporter']!r}")
         if "logs" in checked and checked["logs"] not in LOG_MODES:
             raise ValueError(f"logs must be one of {', '.join(LOG_MODES)}, got {checked['logs']!r}")
+        if "durable_replays" in checked and checked["durable_replays"] not in DURABLE_REPLAYS:
+            raise ValueError(
+                f"durable_replays must be one of {', '.join(DURABLE_REPLAYS)}, got {checked['durable_replays']!r}"
+            )
         if "instrument" in checked:
             checked["instrument"] = _check_instrument(checked["instrument"])
         if "azure_monitor_storage" in checked and not isinstance(checked["azure_monitor_storage"], (str, type(None))):
