@@ -71,7 +71,7 @@ _pending_lock = threading.Lock()
 def _report(what: str, exc: BaseException) -> None:
     report_once(
         ("durable", what, type(exc).__name__),
-        f"funcscope: could not read a Durable Functions {what} ({exc!r}); the invocation is traced without what it "
+        f"could not read a Durable Functions {what} ({exc!r}); the invocation is traced without what it "
         "tells. Further failures of this kind are not logged.",
         exc=exc,
     )

@@ -65,9 +65,7 @@ def _end_span(span: Span, outcome: str, first_byte_ns: int | None, start_ns: int
             span.set_status(Status(StatusCode.ERROR, "the response stream was never read"))
         span.end()
     except Exception as exc:
-        report_once(
-            ("http_streaming", "end", type(exc).__name__), f"funcscope: could not end a streamed span: {exc!r}", exc=exc
-        )
+        report_once(("http_streaming", "end", type(exc).__name__), f"could not end a streamed span: {exc!r}", exc=exc)
 
 
 class _SpanHandle:
@@ -245,7 +243,7 @@ def _streaming_init(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: 
 def _report(exc: BaseException) -> None:
     report_once(
         ("http_streaming", "wrap", type(exc).__name__),
-        f"funcscope: could not follow a streaming response ({exc!r}); its invocation span ends when the function "
+        f"could not follow a streaming response ({exc!r}); its invocation span ends when the function "
         "returns. Further failures of this kind are not logged.",
         exc=exc,
     )

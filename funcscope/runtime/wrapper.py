@@ -134,7 +134,7 @@ class _StandInContext:
 def _stand_in(function_name: str) -> _StandInContext:
     report_once(
         ("wrapper", "context-binding", function_name),
-        f"funcscope: {function_name} takes its trigger as 'context' (as every Durable Functions orchestrator and "
+        f"{function_name} takes its trigger as 'context' (as every Durable Functions orchestrator and "
         "entity does), so the worker passes it no Context: on this worker, which runs no extension hooks, its "
         "invocations start new traces, without the host's trace context. The classic worker with "
         "PYTHON_ENABLE_WORKER_EXTENSIONS=1 joins them to the host's trace.",

@@ -143,7 +143,7 @@ def _report_unusable(key: str, value: object, system: str) -> None:
     shown = repr(value[:64]) if isinstance(value, str) else type(value).__name__
     report_once(
         ("messages", system, key, "legacy" if legacy else "invalid"),
-        f"funcscope: a {system} message carried a {key} property that is {why} ({shown}); such messages get no "
+        f"a {system} message carried a {key} property that is {why} ({shown}); such messages get no "
         "link to their producer. Producers on a current Azure SDK or OpenTelemetry write a W3C traceparent.",
         level=logging.INFO,
     )

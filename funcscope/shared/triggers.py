@@ -269,7 +269,7 @@ def declare_indexed_function(function: Any) -> None:
     except Exception as exc:
         report_once(
             ("triggers", "index", type(exc).__name__),
-            f"funcscope: could not read the bindings of an indexed function ({exc!r}); its trigger is told from "
+            f"could not read the bindings of an indexed function ({exc!r}); its trigger is told from "
             "its arguments' types instead.",
             exc=exc,
         )
