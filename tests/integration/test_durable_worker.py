@@ -11,8 +11,8 @@ import threading
 
 import pytest
 
-import funcscope
 from funcscope.emulator import Worker
+from funcscope.runtime import get_runner
 
 from . import capture
 from .conftest import APPS, HOST_TRACE, host_parent
@@ -88,7 +88,7 @@ def test_replays_are_left_out_by_default(model, caplog):
 
 
 def test_replays_marked_hang_under_a_replay_span():
-    funcscope.configure(durable_replays="mark", metrics=False)
+    get_runner().configure(durable_replays="mark", metrics=False)
     with Worker(APP, thread_count=1, extensions_enabled=True) as worker:
         _, results = run_orchestration(worker)
     replays = spans_named("hello_sequence replay")

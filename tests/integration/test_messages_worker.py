@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from funcscope.emulator import Worker
+from funcscope.runtime import get_runner
 
 from . import capture
 from .conftest import APPS, HOST_TRACE, host_parent
@@ -94,9 +95,7 @@ def test_links_batches_and_binding_metadata(model):
 
 
 def test_sdk_type_and_messages_get_their_kind_by_trigger():
-    import funcscope
-
-    funcscope.configure(span_kind="trigger", metrics=False)
+    get_runner().configure(span_kind="trigger", metrics=False)
     with Worker(APP, thread_count=1, env={**ENV, "FUNCSCOPE_SPAN_KIND": "trigger"}, extensions_enabled=True) as w:
         w.invoke("uploaded", {"name": "a.txt"}, trace_parent=host_parent(1)).raise_for_exception()
         w.invoke("orders", {"message_id": "m"}, trace_parent=host_parent(2)).raise_for_exception()

@@ -129,6 +129,14 @@ class Stream:
                     continue
                 self.host.loop.call_soon_threadsafe(self._answer, _response_key(kind, message), message, received)
         except Exception as exc:  # the stream broke: say so to everyone waiting
+            if self.process is not None:
+                # A worker that dies breaks its stream first: then its exit code (which the watcher reports) says
+                # more than the broken stream does.
+                try:
+                    self.process.wait(timeout=5.0)
+                    return
+                except subprocess.TimeoutExpired:
+                    pass
             self.host.loop.call_soon_threadsafe(self.fail, f"the event stream of worker {self.index} broke: {exc!r}")
 
     def _answer(self, key: tuple[str, ...], message: Any, received: int) -> None:

@@ -103,10 +103,13 @@ class LogLine:
 
 @dataclass(frozen=True)
 class Call:
-    """One invocation of an HTTP-triggered function (trigger parameter `req`), as the host sends it."""
+    """One invocation of an HTTP-triggered function (trigger parameter `req`), as the host sends it; or, with
+    `trigger`, of another trigger: (parameter name, the `TypedData` the host sends, its trigger metadata by name,
+    each a `TypedData`), on the gRPC path."""
 
     function_name: str
     url: str = "http://localhost/api/f"
+    trigger: tuple[str, Any, dict[str, Any]] | None = None
     trace_parent: str = ""
     trace_state: str = ""
     retry_count: int = 0
@@ -289,7 +292,10 @@ class Proxy:
                             )
                         ),
                     )
+                    if call.trigger is None
+                    else protos.ParameterBinding(name=call.trigger[0], data=call.trigger[1])
                 ],
+                trigger_metadata=call.trigger[2] if call.trigger is not None else {},
                 trace_context=rpc.RpcTraceContext(trace_parent=call.trace_parent, trace_state=call.trace_state),
                 retry_context=rpc.RetryContext(
                     retry_count=call.retry_count,
@@ -309,6 +315,12 @@ class Proxy:
         self.thread_registry[threading.get_ident()] = invocation_id
         response = await self.runtime.invocation_request(WorkerRequest("FunctionInvocationRequest", request))
         ok = response.result.status == protos.StatusResult.Success
+        if response.return_value.WhichOneof("data") != "http":  # another trigger's return value, as it came
+            value = response.return_value
+            kind = value.WhichOneof("data")
+            return Result(
+                invocation_id, ok, "" if ok else response.result.exception.message, str(getattr(value, kind or "", ""))
+            )
         http = response.return_value.http
         body = http.body.string if http.body.WhichOneof("data") == "string" else http.body.bytes.decode()
         return Result(invocation_id, ok, "" if ok else response.result.exception.message, body)

@@ -12,7 +12,6 @@ import pytest
 from starlette.requests import Request
 from starlette.responses import JSONResponse, StreamingResponse
 
-import funcscope
 from funcscope.instrumentation import http_streaming
 from funcscope.runtime import get_runner
 from funcscope.shared.triggers import declare_function, trigger_from_bindings
@@ -37,7 +36,7 @@ def starlette_request(path="/api/stream", query=b"code=SECRET&x=1"):
 
 @pytest.fixture(autouse=True)
 def http_function():
-    funcscope.configure(metrics=False)  # funcscope's patches on, as an app's configure() puts them
+    get_runner().configure(metrics=False)  # funcscope's patches on, as an app's configure() puts them
     declare_function("Stream", trigger_from_bindings([{"type": "httpTrigger", "name": "req"}], "Stream"))
     yield
     declare_function("Stream", None)

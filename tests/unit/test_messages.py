@@ -14,7 +14,6 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.sampling import Decision, ParentBased, Sampler, SamplingResult, StaticSampler
 
-import funcscope
 from funcscope.emulator.bindings import build_trigger
 from funcscope.runtime import get_runner
 from funcscope.shared.messages import read_messages
@@ -165,7 +164,7 @@ def recorded(monkeypatch):
     exporter = InMemorySpanExporter()
     provider = TracerProvider(sampler=ParentBased(sampler, remote_parent_sampled=sampler))
     provider.add_span_processor(SimpleSpanProcessor(exporter))
-    funcscope.configure(tracer_provider=provider, metrics=False)
+    get_runner().configure(tracer_provider=provider, metrics=False)
     yield sampler, exporter
     provider.shutdown()
 
@@ -219,6 +218,6 @@ def test_event_hub_consumer_group_and_queue_name_from_an_app_setting(recorded):
 
 def test_an_unsampled_parent_based_sampler_still_decides_without_error(spans):
     provider = TracerProvider(sampler=StaticSampler(Decision.DROP))
-    funcscope.configure(tracer_provider=provider, metrics=False)
+    get_runner().configure(tracer_provider=provider, metrics=False)
     msg = build_trigger("f", SB_ONE, {"application_properties": {"Diagnostic-Id": TRACEPARENT}})
     _invoke("Orders", SB_ONE, {"msg": msg})  # nothing recorded, nothing raised

@@ -1,0 +1,116 @@
+"""Message triggers and Durable Functions on the real `azure-functions-runtime` (gRPC path), with the trigger
+metadata the extensions send: the apps and expectations of the emulator's tests (tests/integration)."""
+
+from __future__ import annotations
+
+import json
+
+from funcscope.runtime import get_runner
+
+from ..integration.conftest import APPS
+from ..integration.durable_history import History
+from .conftest import HOST_TRACE, host_parent
+from .proxy import Call, protos
+
+PRODUCER_TRACE, PRODUCER_SPAN = "0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331"
+PRODUCER = f"00-{PRODUCER_TRACE}-{PRODUCER_SPAN}-01"
+ENV = {"TELEMETRY_HUB": "telemetry-hub", "AzureWebJobsStorage": "UseDevelopmentStorage=true"}
+
+
+def _json(value):
+    return protos.TypedData(json=json.dumps(value))
+
+
+def _string(value):
+    return protos.TypedData(string=value)
+
+
+def span_of(spans, invocation_id):
+    (span,) = [s for s in spans if s.attributes.get("faas.invocation_id") == invocation_id]
+    return span
+
+
+def test_service_bus_message_and_batch_are_linked_to_their_producers(proxy, spans):
+    app = proxy(APPS / "messages_v2", env=ENV)
+    one = Call(
+        "orders",
+        trace_parent=host_parent(1),
+        trigger=(
+            "msg",
+            _string("order"),
+            {
+                "MessageId": _string("m-1"),
+                "DeliveryCount": _json(1),
+                "UserProperties": _json({}),
+                "ApplicationProperties": _json({"Diagnostic-Id": PRODUCER}),
+            },
+        ),
+    )
+    batch = Call(
+        "audit",
+        trace_parent=host_parent(2),
+        trigger=(
+            "msgs",
+            protos.TypedData(collection_string=protos.CollectionString(string=["a", "b"])),
+            {
+                "MessageIdArray": _json(["a", "b"]),
+                "UserPropertiesArray": _json([{"traceparent": PRODUCER}, {}]),
+                "ApplicationPropertiesArray": _json([{"traceparent": PRODUCER}, {}]),
+            },
+        ),
+    )
+    results = app.invoke_many([one]) + app.invoke_many([batch])
+    assert all(r.ok for r in results), [r.error for r in results]
+    finished = spans.get_finished_spans()
+    orders = span_of(finished, results[0].invocation_id)
+    assert format(orders.context.trace_id, "032x") == HOST_TRACE
+    ((link_trace, link_span, link_attributes),) = [
+        (format(link.context.trace_id, "032x"), format(link.context.span_id, "016x"), dict(link.attributes))
+        for link in orders.links
+    ]
+    assert (link_trace, link_span, link_attributes) == (PRODUCER_TRACE, PRODUCER_SPAN, {"messaging.message.id": "m-1"})
+    assert orders.attributes["messaging.destination.name"] == "orders"
+    audit = span_of(finished, results[1].invocation_id)
+    assert audit.attributes["messaging.batch.message_count"] == 2 and len(audit.links) == 1
+    assert audit.attributes["messaging.destination.subscription.name"] == "audit"
+
+
+def test_orchestrator_episodes_on_the_runtime(proxy, spans, caplog):
+    app = proxy(APPS / "durable_v2")
+    history = History("hello_sequence", ["Tokyo", "Seattle"])
+    results = []
+    for step, city in enumerate(["Tokyo", "Seattle", None]):
+        call = Call(
+            "hello_sequence",
+            trace_parent=host_parent(step),
+            trigger=("context", _string(json.dumps(history.context())), {}),
+        )
+        (result,) = app.invoke_many([call])
+        assert result.ok, result.error
+        results.append(result)
+        if city is not None:
+            history.scheduled("say_hello", step).completed(step, f"Hello {city}")
+    finished = spans.get_finished_spans()
+    # The runtime passes the handle no Context (its trigger is `context`): the invocation id is the runtime's own
+    # (invocation_id_cv), the trace a new one.
+    episodes = [span_of(finished, r.invocation_id) for r in results]
+    assert [e.attributes["azure.functions.durable.replayed_steps"] for e in episodes] == [0, 1, 2]
+    assert {e.attributes["azure.functions.durable.instance_id"] for e in episodes} == {history.instance_id}
+    asks = [s.name for s in finished if s.name.startswith("ask ")]
+    assert asks == ["ask Tokyo", "ask Seattle"]  # replays left out
+    assert len([r for r in caplog.records if "takes its trigger as 'context'" in r.getMessage()]) == 1
+    assert get_runner().in_flight() == 0
+
+
+def test_activity_instance_id_from_the_trigger_metadata(proxy, spans):
+    app = proxy(APPS / "durable_v2")
+    call = Call(
+        "say_hello",
+        trace_parent=host_parent(5),
+        trigger=("city", _json("Oslo"), {"instanceId": _string("orch-3")}),
+    )
+    (result,) = app.invoke_many([call])
+    assert result.ok, result.error
+    span = span_of(spans.get_finished_spans(), result.invocation_id)
+    assert format(span.context.trace_id, "032x") == HOST_TRACE  # an activity takes its Context: the host's trace
+    assert span.attributes["azure.functions.durable.instance_id"] == "orch-3"
