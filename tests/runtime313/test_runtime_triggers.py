@@ -51,7 +51,7 @@ def test_service_bus_message_and_batch_are_linked_to_their_producers(proxy, span
         trace_parent=host_parent(2),
         trigger=(
             "msgs",
-            protos.TypedData(collection_string=protos.CollectionString(string=["a", "b"])),
+            protos.TypedData(collection_string=protos.FunctionRpc_pb2.CollectionString(string=["a", "b"])),
             {
                 "MessageIdArray": _json(["a", "b"]),
                 "UserPropertiesArray": _json([{"traceparent": PRODUCER}, {}]),
