@@ -155,6 +155,12 @@ class Proxy:
         self._handle_event = importlib.import_module(f"{RUNTIMES[self.kind]}.handle_event")
         self._runtime_local = importlib.import_module(f"{RUNTIMES[self.kind]}.bindings.context")._invocation_id_local
         self._native = importlib.import_module(f"{RUNTIMES[self.kind]}.native_invocation")
+        # The runtime decides once per process whether the app uses SDK-type bindings (it caches the base
+        # extension's registry, or its absence, on first use): each app here starts as in a fresh process.
+        binding_meta = importlib.import_module(f"{RUNTIMES[self.kind]}.bindings.meta")
+        if hasattr(binding_meta, "_DEFERRED_BINDING_REGISTRY_LOADED"):
+            binding_meta._DEFERRED_BINDING_REGISTRY_LOADED = False
+            binding_meta.DEFERRED_BINDING_REGISTRY = None
         self._datum = importlib.import_module(f"{RUNTIMES[self.kind]}.bindings.datumdef").Datum
         self._native_threads = concurrent.futures.ThreadPoolExecutor(max_workers=16, thread_name_prefix="host-bridge")
         env = {**dict(env or {}), SCRIPT_ROOT: str(self.app_dir)}  # the host sets the app's folder
