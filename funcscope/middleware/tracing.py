@@ -231,36 +231,19 @@ class TraceMiddleware:
 
 
 def _trigger_argument(invocation: Invocation) -> object:
-    # The binding metadata names the trigger's argument; a function classified by its arguments' types has none.
+    # The binding metadata names the trigger's argument, and so does the argument a trigger was told by.
     name = invocation.trigger.argument
     return invocation.func_args.get(name) if name is not None else None
 
 
 def _request_line_of(invocation: Invocation) -> tuple[str, str] | None:
-    line = request_line(_trigger_argument(invocation))
-    if line is None and invocation.trigger.argument is None:
-        for value in invocation.func_args.values():
-            line = request_line(value)
-            if line is not None:
-                break
-    return line
+    return request_line(_trigger_argument(invocation))
 
 
 def _messages_of(invocation: Invocation) -> MessageBatch | None:
     system = invocation.trigger.messaging_system
-    if system is None:
-        return None
     value = _trigger_argument(invocation)
-    if value is None and invocation.trigger.argument is None:
-        value = next((v for v in invocation.func_args.values() if _is_message(v)), None)
-    return read_messages(value, system) if value is not None else None
-
-
-def _is_message(value: object) -> bool:
-    first = value[0] if isinstance(value, list) and value else value
-    return isinstance(
-        first, (func.ServiceBusMessage, func.EventHubEvent, func.QueueMessage, func.EventGridEvent, func.KafkaEvent)
-    )
+    return read_messages(value, system) if system is not None and value is not None else None
 
 
 def _url_path(url: str) -> str:
