@@ -10,7 +10,7 @@ import pytest
 from opentelemetry import metrics, trace
 
 from funcscope.shared.diagnostics import forget_reports
-from funcscope.telemetry import setup as telemetry
+from funcscope.telemetry import flush
 from funcscope.telemetry.setup import Telemetry
 
 
@@ -66,7 +66,7 @@ def test_a_flush_stuck_in_the_exporter_is_given_up_after_the_timeout(warnings):
 
 
 def test_the_flush_stays_bounded_when_no_thread_can_be_started(monkeypatch, warnings):
-    assert telemetry._flusher.start()  # what setting the providers up does, while threads can be started
+    assert flush._flusher.start()  # what setting the providers up does, while threads can be started
     refused = []
 
     def no_new_threads(self):
@@ -86,7 +86,7 @@ def test_the_flush_stays_bounded_when_no_thread_can_be_started(monkeypatch, warn
 
 
 def test_without_any_flush_thread_the_flush_runs_in_place(monkeypatch):
-    monkeypatch.setattr(telemetry, "_flusher", telemetry._Flusher())  # never started
+    monkeypatch.setattr(flush, "_flusher", flush._Flusher())  # never started
 
     def no_new_threads(self):
         raise RuntimeError("can't create new thread at interpreter shutdown")
