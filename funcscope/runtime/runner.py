@@ -24,6 +24,7 @@ from typing import Any
 from ..instrumentation import durable, http_streaming, outgoing, threads
 from ..instrumentation.logging import install_log_enrichment, uninstall_log_enrichment
 from ..middleware.durable import DurableMiddleware
+from ..middleware.flush import IdleFlushMiddleware, InvocationFlushMiddleware
 from ..middleware.metrics import MetricsMiddleware
 from ..middleware.retry import RetryMiddleware
 from ..middleware.tracing import TraceMiddleware
@@ -31,7 +32,7 @@ from ..shared.current import current_invocation
 from ..shared.diagnostics import forget_reports, report_once
 from ..shared.invocation import Invocation, InvocationAbandoned
 from ..shared.pipeline import Pipeline
-from ..shared.settings import DEFAULT_FUNCTION_OPTIONS, FunctionOptions, Settings
+from ..shared.settings import DEFAULT_FUNCTION_OPTIONS, FunctionOptions, Settings, export_delay_ms
 from ..shared.triggers import TriggerCache
 from ..telemetry.setup import Telemetry, setup_telemetry
 
@@ -135,8 +136,10 @@ class InvocationRunner:
         return self._telemetry
 
     def _middlewares(self, settings: Settings) -> Sequence[Any]:
-        # The one place that knows the order of features. The span comes first, so it is the first thing
-        # opened and the last thing closed; the user's own middlewares come last, inside everything else.
+        # The one place that knows the order of features. The flush comes first, so it runs when everything else
+        # has recorded the invocation; then the span, the first thing opened and the last thing closed; the
+        # user's own middlewares come last, inside everything else.
+        delay_ms = export_delay_ms()  # the batch processors' delay, which the providers funcscope sets up get too
         telemetry = self._telemetry = setup_telemetry(
             tracer_provider=settings.tracer_provider,
             meter_provider=settings.meter_provider,
@@ -150,7 +153,11 @@ class InvocationRunner:
             connection_string=settings.connection_string,
             credential=settings.credential,
         )
-        stack: list[Any] = []
+        stack: list[Any] = [
+            InvocationFlushMiddleware(telemetry)
+            if settings.flush == "invocation"
+            else IdleFlushMiddleware(telemetry, delay_ms)
+        ]
         if settings.tracing:
             stack.append(TraceMiddleware(telemetry.tracer, settings.sample_ratio, settings.span_kind))
         if settings.metrics:

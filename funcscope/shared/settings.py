@@ -22,6 +22,7 @@ __all__ = [
     "INSTRUMENTABLE",
     "FunctionOptions",
     "Settings",
+    "export_delay_ms",
     "otlp_protocol",
     "otlp_signal_configured",
     "worker_exports_telemetry",
@@ -41,6 +42,10 @@ DEFAULT_INSTRUMENTED = ("requests", "urllib3", "httpx", "aiohttp", "azure_sdk", 
 #: Application Insights).
 INSTRUMENTABLE = (*DEFAULT_INSTRUMENTED, "urllib", "django", "fastapi", "flask")
 OTLP_PROTOCOLS = ("http/protobuf", "grpc")
+FLUSH_MODES = ("background", "invocation")
+# The batch processors' export delay funcscope sets where the app has not (the SDK's own default is 5 s).
+EXPORT_DELAY_MS = 1000
+EXPORT_DELAY_SETTING = "OTEL_BSP_SCHEDULE_DELAY"
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -146,6 +151,9 @@ class Settings:
       "none" keeps nothing.
     - `service_name` (default: `OTEL_SERVICE_NAME`, else the site name): the resource's `service.name`.
     - `flush_timeout_ms` (`FUNCSCOPE_FLUSH_TIMEOUT_MS`, default 2000): the longest a flush may wait.
+    - `flush` (`FUNCSCOPE_FLUSH`, default "background"): when buffered telemetry is pushed out besides the batch
+      processors' own schedule and the flush at stop: "background" after an idle gap, "invocation" also at the
+      end of every invocation, which then waits for it (at most `flush_timeout_ms`).
     - `connection_string` (configure only; default: `APPLICATIONINSIGHTS_CONNECTION_STRING`): the Application
       Insights connection string funcscope's Azure Monitor exporters send to.
     - `credential` (configure only): an `azure.core` token credential, for Azure Monitor's Microsoft Entra ID
@@ -174,6 +182,7 @@ class Settings:
     azure_monitor_storage: str | None = None
     service_name: str | None = None
     flush_timeout_ms: int = 2000
+    flush: str = "background"
     connection_string: str | None = None
     credential: Any = None
     opencensus: bool = False
@@ -224,6 +233,9 @@ class Settings:
                 f"one of {', '.join(DURABLE_REPLAYS)}",
                 "omit",
             ),
+            flush=_env(
+                env, ENV_PREFIX + "FLUSH", _parse_choice(FLUSH_MODES), f"one of {', '.join(FLUSH_MODES)}", "background"
+            ),
         )
 
     def with_options(self, **options: Any) -> Settings:
@@ -261,6 +273,8 @@ class Settings:
             raise ImportError("opencensus=True needs OpenCensus: add 'funcscope[opencensus]' to requirements.txt")
         if checked.get("credential") is not None and not callable(getattr(checked["credential"], "get_token", None)):
             raise TypeError(f"credential must be an azure.core token credential, got {checked['credential']!r}")
+        if "flush" in checked and checked["flush"] not in FLUSH_MODES:
+            raise ValueError(f"flush must be one of {', '.join(FLUSH_MODES)}, got {checked['flush']!r}")
         if "flush_timeout_ms" in checked:
             value = checked["flush_timeout_ms"]
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
@@ -279,6 +293,17 @@ def _default_instrumented(environ: Mapping[str, str]) -> tuple[str, ...]:
 
 
 # -- the worker's and OpenTelemetry's own settings that decide what funcscope sets up -----------------------------
+
+
+def export_delay_ms(environ: Mapping[str, str] | None = None) -> int:
+    """How long ended spans and logs may wait before they are sent: `OTEL_BSP_SCHEDULE_DELAY` when the app set
+    it (the SDK's own setting, which also sets the gap after which funcscope flushes an idle process), else
+    `EXPORT_DELAY_MS`. A value the SDK cannot read gives the default here too; the SDK warns about it itself."""
+    raw = (os.environ if environ is None else environ).get(EXPORT_DELAY_SETTING, "").strip()
+    try:
+        return max(0, int(raw)) if raw else EXPORT_DELAY_MS
+    except ValueError:
+        return EXPORT_DELAY_MS
 
 
 def worker_exports_telemetry(environ: Mapping[str, str] | None = None) -> bool:

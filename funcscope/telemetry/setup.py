@@ -27,9 +27,10 @@ from opentelemetry import metrics, trace
 from opentelemetry._logs import get_logger_provider
 
 from ..shared.diagnostics import report_once
+from ..shared.settings import export_delay_ms
 from .azure_monitor import set_up_azure_monitor
 from .exporters import exporters_for
-from .flush import BoundedFlush, _flusher, _FlushJob
+from .flush import BoundedFlush, _flusher, set_export_delay_defaults
 from .logs import export_records, exports_logs, stop_exporting_records
 from .resource import build_resource
 from .sampling import sampler_finding
@@ -64,7 +65,6 @@ class Telemetry(BoundedFlush):
     _tracer_provider: Any = None
     _meter_provider: Any = None
     _logger_provider: Any = None  # the provider log records are exported through, when they are
-    _stuck: _FlushJob | None = None  # a flush that outlived its timeout, still waiting on an exporter
 
     @property
     def tracer_provider(self) -> Any:
@@ -214,6 +214,7 @@ def _configure_providers(
     from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
+    set_export_delay_defaults(export_delay_ms())  # read by the batch processors made here and by the distro
     chosen = exporters_for(exporter, export_logs, connection_string)
     resource = build_resource(service_name)
     span_processors = [BatchSpanProcessor(e) for e in chosen.spans] + list(extra_span_processors)
