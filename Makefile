@@ -6,7 +6,8 @@ STAMP := $(VENV)/.installed
 
 # The real classic worker (azure_functions_worker 4.34 with its own mock host) the real-worker tests run against.
 # It is not on PyPI in that version, so it comes as a folder; its venv is its own, with the worker's pins (they
-# clash with newer protobuf), the worker installed from a copy of the folder, and this checkout of funcscope.
+# clash with newer protobuf), the worker installed from a copy of the folder, and this checkout of funcscope with
+# the Azure Monitor distro, so the tests of what leaves a stopped worker have a real exporter to flush.
 REALWORKER ?= ../shared/realworker
 WORKER_PYTHON ?= python3.11
 WORKER_VENV := .venv-worker
@@ -59,7 +60,7 @@ $(WORKER_STAMP): pyproject.toml tests/realworker/prepare_worker.py $(WORKER_SOUR
 	$(WORKER_PYTHON) -m venv $(WORKER_VENV)
 	$(WORKER_VENV)/bin/python tests/realworker/prepare_worker.py $(REALWORKER) $(WORKER_VENV)/worker-src
 	$(WORKER_VENV)/bin/python -m pip install --quiet $(WORKER_PINS) $(WORKER_VENV)/worker-src \
-		-e ".[instrumentation,opencensus,original-opencensus]"
+		-e ".[azure-monitor,instrumentation,opencensus,original-opencensus]"
 	$(WORKER_VENV)/bin/python -m pip install --quiet --no-deps "opencensus-ext-requests==0.8.0"
 	$(WORKER_VENV)/bin/python -c "import azure_functions_worker.protos, funcscope"
 	touch $(WORKER_STAMP)

@@ -20,6 +20,7 @@ from pathlib import Path
 from time import perf_counter
 from typing import Any, TypeVar
 
+from ..instrumentation import sigterm
 from .context import Context, RetryContext, TraceContext, invocation_local
 from .errors import EmulatorError
 from .extension_manager import ExtensionManager, set_hook_model
@@ -186,6 +187,11 @@ class InProcessRuntime:
             self._root_logger.setLevel(logging.DEBUG if _is_true("PYTHON_ENABLE_DEBUG_LOGGING") else logging.INFO)
             set_hook_model(classic_hooks)
             self._thread.start()
+            if threading.current_thread() is threading.main_thread():
+                # The worker loads the app on its loop thread, which there is the process's main thread, where the
+                # app (funcscope.configure()) can install a SIGTERM handler. Here the loop has a thread of its own,
+                # so the handler is installed on the thread that plays the main thread's part: this one.
+                sigterm.instrument()
             # Functions load on the loop thread, as the worker handles load requests there.
             self.functions = self._start(self._load()).result()
             # As the worker at init: with init indexing, an HTTP extension the app imported gets its web server.

@@ -221,6 +221,10 @@ class ProcessPoolRuntime:
     def pids(self) -> list[int]:
         return [c.pid for c in self._children]
 
+    @property
+    def exit_codes(self) -> list[int | None]:
+        return [c.process.exitcode for c in self._children]
+
     def _await_ready(self, child: _Child) -> tuple[int, dict[str, FunctionInfo]]:
         deadline = perf_counter() + _STARTUP_TIMEOUT_S
         while not child.conn.poll(0.05):

@@ -176,6 +176,12 @@ class Worker:
         return self._remote.pids if self._remote is not None else [os.getpid()]
 
     @property
+    def exit_codes(self) -> list[int | None]:
+        """Exit codes of the worker processes, in ``pids`` order: None while one runs (always None in process).
+        A process stopped by a signal has minus its number, as the host sees after a SIGTERM on scale-in."""
+        return self._remote.exit_codes if self._remote is not None else [None]
+
+    @property
     def unattributed_logs(self) -> list[LogEntry]:
         """Every record captured with no invocation id, in every worker process."""
         return self._logs("unattributed")

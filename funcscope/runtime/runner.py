@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from contextvars import Token
 from typing import Any
 
-from ..instrumentation import durable, http_streaming, outgoing, threads
+from ..instrumentation import durable, http_streaming, outgoing, sigterm, threads
 from ..instrumentation.logging import install_log_enrichment, uninstall_log_enrichment
 from ..middleware.durable import DurableMiddleware
 from ..middleware.flush import IdleFlushMiddleware, InvocationFlushMiddleware
@@ -252,6 +252,18 @@ class InvocationRunner:
 
     def shutdown(self) -> None:
         """End every invocation still in flight (the worker is stopping): each gets `on_error`; then flush."""
+        self._end_in_flight()
+        if self._telemetry is not None:
+            self._telemetry.flush()
+
+    def stop(self) -> None:
+        """The process is going away (interpreter exit, SIGTERM): end every invocation still in flight, then flush
+        and shut down the providers funcscope set up, within `flush_timeout_ms`."""
+        self._end_in_flight()
+        if self._telemetry is not None:
+            self._telemetry.shutdown()
+
+    def _end_in_flight(self) -> None:
         for invocation_id in list(self._active):
             active = self._active.pop(invocation_id, None)
             if active is not None:
@@ -259,8 +271,6 @@ class InvocationRunner:
                     active.invocation,
                     InvocationAbandoned("worker shut down during the invocation", in_own_context=False),
                 )
-        if self._telemetry is not None:
-            self._telemetry.flush()
 
     def in_flight(self) -> int:
         return len(self._active)
@@ -371,7 +381,10 @@ def get_runner() -> InvocationRunner:
         with _runner_lock:
             if _runner is None:
                 _runner = InvocationRunner()
-                atexit.register(_shutdown_at_exit)
+                # Created when the app is imported, which the workers do on their main thread: the one thread
+                # where Python lets a SIGTERM handler be installed.
+                atexit.register(_stop_at_exit)
+                sigterm.instrument(_stop_on_sigterm)
             runner = _runner
     return runner
 
@@ -414,8 +427,18 @@ def replace_runner(settings: Settings) -> Callable[[], None]:
     return restore
 
 
-def _shutdown_at_exit() -> None:
+def _stop_at_exit() -> None:
     if _runner is not None:
-        _runner.shutdown()
-        if _runner._telemetry is not None:
-            _runner._telemetry.shutdown()
+        _runner.stop()
+
+
+def _stop_on_sigterm(process_stops: bool) -> None:
+    # The process dies right after this unless an earlier handler (which runs next) keeps it going; then the
+    # exit handler stops the runner later, and a flush is all that is needed now.
+    runner = _runner
+    if runner is None:
+        return
+    if process_stops:
+        runner.stop()
+    elif runner._telemetry is not None:
+        runner._telemetry.flush()

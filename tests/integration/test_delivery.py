@@ -1,5 +1,7 @@
 """Delivery: what leaves the process and when, through the real exporters to receivers on 127.0.0.1.
 
+- Stop: worker processes stopped by SIGTERM right after their last response deliver every invocation's telemetry
+  and still die by SIGTERM (the real classic worker: tests/realworker/test_sigterm.py).
 - Idle flush: an invocation's spans and metrics arrive within about a second, without any exit.
 - `flush="invocation"`: each invocation's telemetry has arrived when the invocation returns.
 
@@ -13,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from .conftest import HOST_TRACE
 from .receivers import AppInsightsReceiver, OTLPReceiver
 from .test_export import EXPORT_ONLY_AT_EXIT, FUNCTIONS_ENV, run_child
 
@@ -42,6 +45,63 @@ def invocation_items(app_insights: AppInsightsReceiver) -> dict[str, dict[str, A
     by_id = {e["data"]["baseData"]["properties"]["faas.invocation_id"]: e for e in items}
     assert len(by_id) == len(items), "an invocation exported twice"
     return by_id
+
+
+# -- stop ---------------------------------------------------------------------------------------------------------
+
+STOPPED = """
+import signal, time
+
+with Worker(APP, extensions_enabled=True, process_count=2, thread_count=2) as worker:
+    calls = [Call(name, http(name), host_parent(n)) for n, name in enumerate(["hello", "ahello"] * 6, 1)]
+    results = worker.invoke_many(calls, concurrency=4)
+    for pid in worker.pids:  # right after the last response, as the host stops workers on scale-in
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 60
+    while None in worker.exit_codes and time.monotonic() < deadline:
+        time.sleep(0.01)
+    exit_codes = worker.exit_codes
+report(ids=[r.invocation_id for r in results], pids=[r.pid for r in results], ok=[r.ok for r in results],
+       exit_codes=exit_codes)
+"""
+
+
+@pytest.mark.parametrize("exporter", ["otlp", "azure-monitor"])
+def test_worker_processes_stopped_by_sigterm_deliver_every_invocation(exporter, otlp, app_insights, tmp_path):
+    """Nothing would leave before exit (export delays of ten minutes), and SIGTERM runs no exit handler: only the
+    SIGTERM flush can deliver. Each worker process dies by SIGTERM all the same."""
+    url = otlp.url if exporter == "otlp" else app_insights.url
+    # A budget that holds on a loaded machine, where a process just started may take seconds to export.
+    env = {**FUNCTIONS_ENV, **EXPORT_ONLY_AT_EXIT, "FUNCSCOPE_FLUSH_TIMEOUT_MS": "20000", **exporter_env(exporter, url)}
+    child = run_child(STOPPED, tmp_path, env)
+    assert all(child["ok"]) and len(set(child["pids"])) == 2
+    assert child["exit_codes"] == [-15, -15]
+    if exporter == "otlp":
+        spans = invocation_spans(otlp)
+        assert set(spans) == set(child["ids"])
+        assert {s["trace_id"] for s in spans.values()} == {HOST_TRACE}
+        children = [s for s in otlp.spans() if s["name"] == "hello-child"]
+        assert len(children) == 6
+        # Cumulative sums: each export at stop (the flush, then the shutdown) carries the process's totals.
+        invocations = {
+            (p["resource"]["service.instance.id"], p["attributes"]["faas.name"]): p["value"]
+            for p in otlp.metrics()
+            if p["name"] == "faas.invocations"
+        }
+        assert sum(invocations.values()) == 12
+        assert len({instance for instance, _ in invocations}) == 2  # each process flushed its own metrics
+    else:
+        assert set(invocation_items(app_insights)) == set(child["ids"])
+        children = [
+            e for e in app_insights.envelopes("RemoteDependencyData") if e["data"]["baseData"]["name"] == "hello-child"
+        ]
+        assert len(children) == 6
+        counted = [
+            e
+            for e in app_insights.envelopes("MetricData")
+            if e["data"]["baseData"]["metrics"][0]["name"] == "faas.invocations"
+        ]
+        assert sum(e["data"]["baseData"]["metrics"][0]["value"] for e in counted) == 12
 
 
 # -- the idle flush -----------------------------------------------------------------------------------------------
