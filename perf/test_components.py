@@ -19,11 +19,13 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 from funcscope.bench.configs import install, providers
 from funcscope.bench.overhead import HookHarness
 from funcscope.emulator.extension_manager import ExtensionManager
+from funcscope.middleware.flush import IdleFlushMiddleware
 from funcscope.middleware.tracing import TraceMiddleware
 from funcscope.runtime.runner import get_runner
 from funcscope.shared.invocation import Invocation
 from funcscope.shared.redaction import redact_url
 from funcscope.shared.triggers import classify_arguments
+from funcscope.telemetry import drops
 
 GROUP = "components (µs per call)"
 PROPAGATOR = TraceContextTextMapPropagator()
@@ -205,3 +207,24 @@ def test_worker_dispatch_one_empty_extension(benchmark, fresh):
             ExtensionManager.get_sync_invocation_wrapper(ctx, fn)(args)
 
         _bench(benchmark, run)
+
+
+@pytest.mark.parametrize("counted", [False, True], ids=["sdk-alone", "drops-counted"])
+def test_span_end_into_the_batch_processor(benchmark, counted):
+    """Ending a span into the batch span processor, with and without funcscope's count of what its full queue drops
+    (one length check per span); the difference is what counting drops costs an invocation's span."""
+    tracer = providers().tracer
+    drops.uninstrument()
+    if counted:
+        drops.instrument()
+    try:
+        _bench(benchmark, lambda: tracer.start_span("f").end())
+    finally:
+        drops.uninstrument()
+
+
+def test_noting_an_invocations_end_for_the_idle_flush(benchmark):
+    """What the idle flush costs each invocation: the flush middleware's `after` (a clock read and a flag)."""
+    telemetry = get_runner().telemetry
+    middleware = IdleFlushMiddleware(telemetry, idle_ms=60_000)
+    _bench(benchmark, lambda: middleware.after(None, None))

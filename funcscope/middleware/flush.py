@@ -6,7 +6,7 @@ recorded. One of the two runs, by the `flush` setting:
   been idle for the export delay. An invocation never waits for it.
 - `InvocationFlushMiddleware` ("invocation"): flushes at the end of every invocation and waits for it, at most
   `flush_timeout_ms`, for plans where the process may be frozen or stopped right after its last response. When
-  a flush runs out of time, later invocations stop waiting: each starts a flush that runs on
+  a flush runs out of time or an export fails, later invocations stop waiting: each starts a flush that runs on
   its own until one gets through, and then they wait again. So a backend that is down or slow costs at most one
   invocation the wait, not every one.
 """

@@ -34,6 +34,7 @@ from ..shared.invocation import Invocation, InvocationAbandoned
 from ..shared.pipeline import Pipeline
 from ..shared.settings import DEFAULT_FUNCTION_OPTIONS, FunctionOptions, Settings, export_delay_ms
 from ..shared.triggers import TriggerCache
+from ..telemetry import drops
 from ..telemetry.setup import Telemetry, setup_telemetry
 
 __all__ = ["InvocationAbandoned", "InvocationRunner", "get_runner", "replace_runner", "reset_runner"]
@@ -153,6 +154,7 @@ class InvocationRunner:
             connection_string=settings.connection_string,
             credential=settings.credential,
         )
+        telemetry.watch_drops()
         stack: list[Any] = [
             InvocationFlushMiddleware(telemetry)
             if settings.flush == "invocation"
@@ -258,10 +260,11 @@ class InvocationRunner:
 
     def stop(self) -> None:
         """The process is going away (interpreter exit, SIGTERM): end every invocation still in flight, then flush
-        and shut down the providers funcscope set up, within `flush_timeout_ms`."""
+        and shut down the providers funcscope set up, within `flush_timeout_ms`, and report what was lost."""
         self._end_in_flight()
         if self._telemetry is not None:
             self._telemetry.shutdown()
+        drops.report_pending()
 
     def _end_in_flight(self) -> None:
         for invocation_id in list(self._active):

@@ -29,6 +29,7 @@ from time import monotonic
 from typing import Any
 
 from ..shared.diagnostics import report_once
+from . import drops
 
 __all__ = ["BoundedFlush", "EXPORT_DELAY_SETTINGS", "set_export_delay_defaults"]
 
@@ -54,6 +55,7 @@ class BoundedFlush:
     global logger provider is flushed with them, whoever configured it."""
 
     flush_timeout_ms: int
+    meter: Any
     _owned: list[Any]
     _tracer_provider: Any
     _meter_provider: Any
@@ -66,8 +68,8 @@ class BoundedFlush:
     def flush(self, timeout_ms: int | None = None) -> bool:
         """Push buffered telemetry out, waiting at most `timeout_ms` (default: the configured flush timeout).
 
-        True when everything buffered was flushed in time; False when the time ran out, or an earlier flush is still
-        stuck in an exporter. `flush(0)` starts a flush and returns without waiting.
+        True when everything buffered was exported in time; False when the time ran out, an export failed, or an
+        earlier flush is still stuck in an exporter. `flush(0)` starts a flush and returns without waiting.
         """
         timeout = self.flush_timeout_ms if timeout_ms is None else timeout_ms
         return self._bounded(lambda: self._flush_providers(self.flush_timeout_ms if timeout == 0 else timeout), timeout)
@@ -91,6 +93,10 @@ class BoundedFlush:
         """How the latest flush went: True or False once it is done, None while it runs (or before any)."""
         job = self._last_job
         return None if job is None or not job.done.is_set() else job.outcome
+
+    def watch_drops(self) -> None:
+        """Count what the exporters of these providers fail to deliver, and report it (see `drops`)."""
+        drops.watch(self._tracer_provider, self._meter_provider, self.meter, self._logger_provider)
 
     def flush_when_idle(self, idle_s: float) -> None:
         """Note that an invocation ended: flush once no other has ended for `idle_s` seconds.
@@ -129,6 +135,7 @@ class BoundedFlush:
 
     def _flush_providers(self, timeout_ms: int) -> bool:
         ok = True
+        failed_before = drops.export_failures()
         for provider, counts in self._providers():
             force_flush = getattr(provider, "force_flush", None)
             if force_flush is None:
@@ -139,7 +146,7 @@ class BoundedFlush:
                 report_once(("telemetry", "flush", type(exc).__name__), f"flush failed: {exc!r}")
                 flushed = False
             ok = ok and (flushed or not counts)
-        return ok
+        return ok and drops.export_failures() == failed_before
 
     def _bounded(self, work: Callable[[], bool], timeout_ms: int) -> bool:
         # An earlier flush still blocked in an exporter holds the processors' export locks: a new one would only

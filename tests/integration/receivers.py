@@ -7,7 +7,8 @@
   200 with the headers an Azure Storage client expects, so a real Azure SDK client can call it.
 
 The HTTP ones run a threaded HTTP server on an ephemeral port until `close()`. `hold()` makes every later POST wait
-(the client sees a server that does not answer) until `release()` or `close()`, to stand in for a slow backend.
+(the client sees a server that does not answer) until `release()` or `close()`, to stand in for a slow backend;
+`refuse(status)` answers every later POST with that status (500, 429, ...), keeping what was refused in `refused`.
 `GET /_status` answers even while POSTs are held, so a child process can tell when its exporter is stuck.
 """
 
@@ -37,6 +38,8 @@ class Receiver:
         self._released.set()
         self.held = 0  # POSTs waiting in hold() right now
         self.posts: list[str] = []  # paths of the POSTs accepted, in order
+        self.refusing: int | None = None  # the status every POST gets, set by refuse()
+        self.refused: list[tuple[str, bytes]] = []  # (path, body) of the POSTs refused, in order
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -50,7 +53,7 @@ class Receiver:
                     self._reply(404, "text/plain", b"not found")
                     return
                 with receiver._cond:
-                    status = {"held": receiver.held, "received": len(receiver.posts)}
+                    status = {"held": receiver.held, "received": len(receiver.posts), "refused": len(receiver.refused)}
                 self._reply(200, "application/json", json.dumps(status).encode())
 
             def do_POST(self) -> None:  # noqa: N802
@@ -62,13 +65,20 @@ class Receiver:
                 if "gzip" in (self.headers.get("Content-Encoding") or "").lower():
                     body = gzip.decompress(body)
                 receiver._wait_if_held()
+                refusing = receiver.refusing
+                if refusing is not None:
+                    with receiver._cond:
+                        receiver.refused.append((self.path, body))
+                        receiver._cond.notify_all()
+                    self._reply(refusing, "text/plain", b"refused as the test asked")
+                    return
                 try:
                     status, content_type, payload = receiver.accept(self.path, body)
                 except Exception as exc:  # a body the receiver cannot read is the test's failure, not a hang
                     self._reply(400, "text/plain", repr(exc).encode())
                     raise
                 self._reply(status, content_type, payload)
-                if status == 200:
+                if status in (200, 206):
                     with receiver._cond:
                         receiver.posts.append(self.path)
                         receiver._cond.notify_all()
@@ -100,6 +110,10 @@ class Receiver:
 
     def release(self) -> None:
         self._released.set()
+
+    def refuse(self, status: int | None) -> None:
+        """From now on, answer every POST with `status` (None: accept them again)."""
+        self.refusing = status
 
     def _wait_if_held(self) -> None:
         if self._released.is_set():
@@ -151,6 +165,55 @@ def _hex(raw: bytes) -> str | None:
     return raw.hex() if raw else None
 
 
+def _spans_of(requests: list[Any]) -> list[dict[str, Any]]:
+    from opentelemetry.proto.trace.v1 import trace_pb2
+
+    out = []
+    for request in requests:
+        for resource_spans in request.resource_spans:
+            resource = _attributes(resource_spans.resource.attributes)
+            for scope_spans in resource_spans.scope_spans:
+                for span in scope_spans.spans:
+                    out.append(
+                        {
+                            "name": span.name,
+                            "kind": trace_pb2.Span.SpanKind.Name(span.kind).removeprefix("SPAN_KIND_"),
+                            "trace_id": span.trace_id.hex(),
+                            "span_id": span.span_id.hex(),
+                            "parent_span_id": _hex(span.parent_span_id),
+                            "status": trace_pb2.Status.StatusCode.Name(span.status.code).removeprefix("STATUS_CODE_"),
+                            "attributes": _attributes(span.attributes),
+                            "events": [(e.name, _attributes(e.attributes)) for e in span.events],
+                            "scope": scope_spans.scope.name,
+                            "resource": resource,
+                        }
+                    )
+    return out
+
+
+def _points_of(requests: list[Any]) -> list[dict[str, Any]]:
+    """One dict per data point: metric name, resource, point attributes and value (sum) or count (histogram)."""
+    out = []
+    for request in requests:
+        for resource_metrics in request.resource_metrics:
+            resource = _attributes(resource_metrics.resource.attributes)
+            for scope_metrics in resource_metrics.scope_metrics:
+                for metric in scope_metrics.metrics:
+                    kind = metric.WhichOneof("data")
+                    for point in getattr(metric, kind).data_points:
+                        entry = {
+                            "name": metric.name,
+                            "resource": resource,
+                            "attributes": _attributes(point.attributes),
+                        }
+                        if kind == "histogram":
+                            entry["count"] = point.count
+                        else:
+                            entry["value"] = getattr(point, point.WhichOneof("value"))
+                        out.append(entry)
+    return out
+
+
 class _OTLPStore:
     """The export requests an OTLP receiver got, flattened: `spans()`, `metrics()` and `log_records()`."""
 
@@ -173,53 +236,11 @@ class _OTLPStore:
             )
 
     def spans(self) -> list[dict[str, Any]]:
-        from opentelemetry.proto.trace.v1 import trace_pb2
-
-        out = []
-        for request in self._requests("traces"):
-            for resource_spans in request.resource_spans:
-                resource = _attributes(resource_spans.resource.attributes)
-                for scope_spans in resource_spans.scope_spans:
-                    for span in scope_spans.spans:
-                        out.append(
-                            {
-                                "name": span.name,
-                                "kind": trace_pb2.Span.SpanKind.Name(span.kind).removeprefix("SPAN_KIND_"),
-                                "trace_id": span.trace_id.hex(),
-                                "span_id": span.span_id.hex(),
-                                "parent_span_id": _hex(span.parent_span_id),
-                                "status": trace_pb2.Status.StatusCode.Name(span.status.code).removeprefix(
-                                    "STATUS_CODE_"
-                                ),
-                                "attributes": _attributes(span.attributes),
-                                "events": [(e.name, _attributes(e.attributes)) for e in span.events],
-                                "scope": scope_spans.scope.name,
-                                "resource": resource,
-                            }
-                        )
-        return out
+        return _spans_of(self._requests("traces"))
 
     def metrics(self) -> list[dict[str, Any]]:
         """One dict per data point: metric name, resource, point attributes and value (sum) or count (histogram)."""
-        out = []
-        for request in self._requests("metrics"):
-            for resource_metrics in request.resource_metrics:
-                resource = _attributes(resource_metrics.resource.attributes)
-                for scope_metrics in resource_metrics.scope_metrics:
-                    for metric in scope_metrics.metrics:
-                        kind = metric.WhichOneof("data")
-                        for point in getattr(metric, kind).data_points:
-                            entry = {
-                                "name": metric.name,
-                                "resource": resource,
-                                "attributes": _attributes(point.attributes),
-                            }
-                            if kind == "histogram":
-                                entry["count"] = point.count
-                            else:
-                                entry["value"] = getattr(point, point.WhichOneof("value"))
-                            out.append(entry)
-        return out
+        return _points_of(self._requests("metrics"))
 
     def log_records(self) -> list[dict[str, Any]]:
         """One dict per log record: body, severity, attributes, trace and span ids, scope (the logger's name)."""
@@ -275,6 +296,27 @@ class OTLPReceiver(_OTLPStore, Receiver):
         request.ParseFromString(body)
         self._keep(signal, request)
         return 200, "application/x-protobuf", response_type().SerializeToString()
+
+    def refused_spans(self) -> list[dict[str, Any]]:
+        """The spans of the POSTs `refuse()` refused, each request once however often the exporter retried it."""
+        from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
+
+        return _spans_of(self._refused("/v1/traces", trace_service_pb2.ExportTraceServiceRequest))
+
+    def refused_metrics(self) -> list[dict[str, Any]]:
+        from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
+
+        return _points_of(self._refused("/v1/metrics", metrics_service_pb2.ExportMetricsServiceRequest))
+
+    def _refused(self, path: str, request_type: Any) -> list[Any]:
+        with self._cond:
+            bodies = dict.fromkeys(body for p, body in self.refused if p == path)  # a retry sends the same bytes
+        requests = []
+        for body in bodies:
+            request = request_type()
+            request.ParseFromString(body)
+            requests.append(request)
+        return requests
 
 
 class OTLPGrpcReceiver(_OTLPStore):
@@ -348,7 +390,12 @@ class AppInsightsReceiver(Receiver):
 
     def __init__(self) -> None:
         self._envelopes: list[dict[str, Any]] = []
+        self.partial: tuple[int, int] | None = None  # (n, status): every n-th item of a POST refused with status
         super().__init__()
+
+    def accept_partly(self, every: int, status: int) -> None:
+        """From now on, refuse every `every`-th item of each POST with `status`, in a 206 reply (accept the rest)."""
+        self.partial = (every, status)
 
     def connection_string(self) -> str:
         return f"InstrumentationKey=00000000-0000-0000-0000-000000000000;IngestionEndpoint={self.url}/"
@@ -356,23 +403,41 @@ class AppInsightsReceiver(Receiver):
     def accept(self, path: str, body: bytes) -> tuple[int, str, bytes]:
         if not path.endswith("/track"):
             return 404, "text/plain", b"not found"
-        text = body.decode("utf-8")
-        try:
-            parsed = json.loads(text)
-            envelopes = parsed if isinstance(parsed, list) else [parsed]
-        except json.JSONDecodeError:
-            envelopes = [json.loads(line) for line in text.splitlines() if line.strip()]
+        envelopes = _envelopes_of(body)
+        errors = []
+        if self.partial is not None:
+            every, status = self.partial
+            errors = [
+                {"index": i, "statusCode": status, "message": "refused as the test asked"}
+                for i in range(every - 1, len(envelopes), every)
+            ]
+        refused = {error["index"] for error in errors}
         with self._cond:
-            self._envelopes.extend(envelopes)
+            self._envelopes.extend(e for i, e in enumerate(envelopes) if i not in refused)
         count = len(envelopes)
-        reply = {"itemsReceived": count, "itemsAccepted": count, "errors": []}
-        return 200, "application/json", json.dumps(reply).encode()
+        reply = {"itemsReceived": count, "itemsAccepted": count - len(errors), "errors": errors}
+        return (206 if errors else 200), "application/json", json.dumps(reply).encode()
+
+    def refused_envelopes(self) -> list[dict[str, Any]]:
+        """The envelopes of the POSTs `refuse()` refused, each request once however often it was sent."""
+        with self._cond:
+            bodies = dict.fromkeys(body for _, body in self.refused)
+        return [envelope for body in bodies for envelope in _envelopes_of(body)]
 
     def envelopes(self, base_type: str | None = None) -> list[dict[str, Any]]:
         """Envelopes received, optionally only those of one `data.baseType` (RequestData, MetricData, ...)."""
         with self._cond:
             envelopes = list(self._envelopes)
         return [e for e in envelopes if base_type is None or e.get("data", {}).get("baseType") == base_type]
+
+
+def _envelopes_of(body: bytes) -> list[dict[str, Any]]:
+    text = body.decode("utf-8")
+    try:
+        parsed = json.loads(text)
+        return parsed if isinstance(parsed, list) else [parsed]
+    except json.JSONDecodeError:
+        return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
 # -- what functions call ------------------------------------------------------------------------------------------

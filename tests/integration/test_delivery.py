@@ -4,6 +4,8 @@
   and still die by SIGTERM (the real classic worker: tests/realworker/test_sigterm.py).
 - Idle flush: an invocation's spans and metrics arrive within about a second, without any exit.
 - `flush="invocation"`: each invocation's telemetry has arrived when the invocation returns.
+- Faults: with the backend down, slow, answering 500 or 429 (and, for Azure Monitor, 400 and a partial 206), what
+  was lost is counted exactly, the exporters' lines are held to one per kind, and invocations are not delayed.
 
 Each test runs funcscope in a fresh child process (see test_export.py); a child that must not flush at exit ends
 with `os._exit`, so what the receiver holds is what left while it ran.
@@ -11,13 +13,14 @@ with `os._exit`, so what the receiver holds is what left while it ran.
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 import pytest
 
 from .conftest import HOST_TRACE
 from .receivers import AppInsightsReceiver, OTLPReceiver
-from .test_export import EXPORT_ONLY_AT_EXIT, FUNCTIONS_ENV, run_child
+from .test_export import EXPORT_ONLY_AT_EXIT, FUNCTIONS_ENV, closed_port, run_child
 
 
 def exporter_env(exporter: str, url: str) -> dict[str, str]:
@@ -207,3 +210,170 @@ def test_flush_invocation_lets_one_invocation_wait_for_a_backend_that_does_not_a
     assert all(child["ok"])
     waited = [s for s in child["total_s"] if s >= 0.9]
     assert len(waited) == 1 and child["total_s"][0] >= 0.9  # the first found it stuck; no other waited for it
+
+
+# -- faults -------------------------------------------------------------------------------------------------------
+
+FAULTS = """
+import statistics, time, urllib.request
+from funcscope.telemetry import drops
+
+
+
+class Kinds(logging.Handler):
+    # The kind (logger, message template) of each exporter line that got through.
+
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.kinds = []
+
+    def emit(self, record):
+        if not record.name.startswith("funcscope"):
+            self.kinds.append([record.name, str(record.msg)])
+
+
+KINDS = Kinds()
+for name in ("opentelemetry", "azure", "funcscope"):
+    logging.getLogger(name).addHandler(KINDS)
+logging.getLogger("azure").addHandler(WARNINGS)
+
+
+def held():
+    if not ARGS["status_url"]:
+        return 0
+    with urllib.request.urlopen(ARGS["status_url"], timeout=10) as response:
+        return json.loads(response.read())["held"]
+
+
+def accounted(signal):
+    counts = drops.totals()
+    return sum(n for key, n in counts["lost"].items() if key.startswith(signal)) + counts["kept"].get(signal, 0)
+
+
+with Worker(APP, extensions_enabled=True, thread_count=2) as worker:
+    calls = [Call("hello", http("hello"), host_parent(n)) for n in range(1, ARGS["invocations"] + 1)]
+    results = worker.invoke_many(calls, concurrency=4)
+    held_after = held()
+    # Every span is tried (exported every 50 ms, or by the flush), and the metrics at least once, before the counts
+    # are read: a flush returns at once while an earlier one is still stuck in the exporter, so try until done.
+    telemetry = get_runner().telemetry
+    deadline = time.monotonic() + 120
+    while accounted("spans") < ARGS["undelivered_spans"] or not accounted("metric_points"):
+        if time.monotonic() > deadline:
+            break
+        telemetry.flush(5_000)
+        time.sleep(0.05)
+    while telemetry.last_flush_result() is None and time.monotonic() < deadline:
+        time.sleep(0.05)  # the last flush is over: no export is under way
+    counts = drops.totals()
+    time.sleep(0.2)  # let a summary line due now be written
+report(
+    ok=[r.ok for r in results],
+    median_ms=statistics.median(r.timings.total_s for r in results) * 1000,
+    held_after=held_after,
+    counts=counts,
+    held_lines=drops._counts.held_lines,
+    kinds=KINDS.kinds,
+)
+os._exit(0)  # no exit flush: the receiver holds exactly what was tried until now
+"""
+
+SPANS_PER_INVOCATION = 2  # hello and its child span
+
+
+def run_faulty(
+    tmp_path,
+    exporter: str,
+    url: str,
+    invocations: int,
+    *,
+    undelivered: float = 1.0,
+    status_url: str | None = None,
+    delay_ms: int = 50,
+) -> dict[str, Any]:
+    """Run FAULTS; `undelivered` is the share of spans that cannot get through (the child waits until each of
+    those is counted, lost or kept)."""
+    env = {
+        **FUNCTIONS_ENV,
+        "OTEL_BSP_SCHEDULE_DELAY": str(delay_ms),
+        "OTEL_METRIC_EXPORT_INTERVAL": "600000",
+        "OTEL_EXPORTER_OTLP_TIMEOUT": "1",  # seconds: the OTLP exporter's retries end quickly
+        "FUNCSCOPE_FLUSH_TIMEOUT_MS": "200",
+        **exporter_env(exporter, url),
+    }
+    undelivered_spans = round(SPANS_PER_INVOCATION * invocations * undelivered)
+    child = run_child(
+        FAULTS, tmp_path, env, invocations=invocations, status_url=status_url, undelivered_spans=undelivered_spans
+    )
+    assert child["ok"] == [True] * invocations
+    # An invocation takes about a millisecond; one that waited for an export would take a second or more.
+    assert child["median_ms"] < 100
+    return child
+
+
+def check_lines(child: dict[str, Any]) -> None:
+    """Each kind of exporter line (failed, retrying; spans, metrics) at most once, however many batches failed; one
+    summary line (the first loss; the rest wait for the minute)."""
+    kinds = Counter(tuple(kind) for kind in child["kinds"])
+    assert 0 < len(child["kinds"]) <= 6 and all(n == 1 for n in kinds.values()), child["kinds"]
+    summaries = [w for w in child["warnings"] if w.startswith("funcscope: telemetry not delivered")]
+    assert len(summaries) == 1, summaries
+
+
+@pytest.mark.parametrize("fault", ["down", "slow", "500", "429"])
+def test_otlp_faults_are_counted_exactly_and_logged_sparingly(fault, otlp, tmp_path):
+    invocations = 300
+    url, status_url = otlp.url, None
+    if fault == "down":
+        url = f"http://127.0.0.1:{closed_port()}"
+    elif fault == "slow":
+        otlp.hold()
+        status_url = f"{otlp.url}/_status"
+    else:
+        otlp.refuse(int(fault))
+    child = run_faulty(tmp_path, "otlp", url, invocations, status_url=status_url)
+    lost = child["counts"]["lost"]
+    spans = SPANS_PER_INVOCATION * invocations
+    assert lost["spans/export_failed"] == spans and child["counts"]["kept"] == {}
+    assert set(lost) == {"spans/export_failed", "metric_points/export_failed"}
+    if fault in ("500", "429"):
+        # What the receiver refused, each request once however often it was retried, is exactly what was counted.
+        assert len({s["span_id"] for s in otlp.refused_spans()}) == spans
+        assert len(otlp.refused_metrics()) == lost["metric_points/export_failed"]
+    assert otlp.posts == []  # nothing was delivered
+    if fault == "slow":
+        assert child["held_after"] >= 1  # the invocations all ended while an export hung
+    check_lines(child)
+    assert child["held_lines"] > 0  # the exporters logged more than what got through
+
+
+@pytest.mark.parametrize("fault", ["down", "429", "500", "400", "partial"])
+def test_azure_monitor_faults_are_counted_exactly_and_logged_sparingly(fault, app_insights, tmp_path):
+    # The Azure SDK retries a 500 itself, with back-off, seconds per request: fewer invocations, in one batch.
+    invocations, delay_ms = (50, 60_000) if fault == "500" else (300, 50)
+    url = app_insights.url
+    if fault == "down":
+        url = f"http://127.0.0.1:{closed_port()}"
+    elif fault == "partial":
+        app_insights.accept_partly(every=2, status=400)
+    else:
+        app_insights.refuse(int(fault))
+    undelivered = 0.5 if fault == "partial" else 1.0
+    child = run_faulty(tmp_path, "azure-monitor", url, invocations, undelivered=undelivered, delay_ms=delay_ms)
+    lost, kept = child["counts"]["lost"], child["counts"]["kept"]
+    spans = SPANS_PER_INVOCATION * invocations
+    if fault in ("down", "429", "500"):
+        # Worth retrying: the exporter keeps them in its offline storage; nothing is lost.
+        assert kept["spans"] == spans and kept["metric_points"] > 0 and lost == {}
+    elif fault == "400":
+        assert lost["spans/export_failed"] == spans and kept == {}
+        assert len(app_insights.refused_envelopes()) >= spans
+    else:
+        # Accepted in part: the items are mapped back onto the spans in proportion (one item per batch is about
+        # the resource), so the count may be off by one a batch.
+        assert abs(lost["spans/export_failed"] - spans // 2) <= 3 and kept == {}
+        delivered = len(app_insights.envelopes("RequestData")) + len(app_insights.envelopes("RemoteDependencyData"))
+        assert abs(delivered + lost["spans/export_failed"] - spans) <= 3
+    if fault != "partial":
+        assert app_insights.envelopes() == []  # nothing was delivered
+    check_lines(child)
