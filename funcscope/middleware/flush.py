@@ -51,12 +51,14 @@ class InvocationFlushMiddleware:
     def _flush(self) -> None:
         telemetry = self._telemetry
         if self._waiting:
-            self._waiting = telemetry.flush()
+            telemetry.flush()
+            self._waiting = telemetry.delivered() is True  # not when it ran out of time or an export failed
             return
-        last = telemetry.last_flush_result()
-        if last is None:
+        delivered = telemetry.delivered()
+        if delivered is None:
             return  # the flush started earlier is still out; this invocation's telemetry goes with the next one
-        if last:
-            self._waiting = telemetry.flush()  # the backend answers again
+        if delivered:
+            telemetry.flush()  # the backend answers again
+            self._waiting = telemetry.delivered() is True
         else:
             telemetry.flush(0)

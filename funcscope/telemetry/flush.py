@@ -68,8 +68,9 @@ class BoundedFlush:
     def flush(self, timeout_ms: int | None = None) -> bool:
         """Push buffered telemetry out, waiting at most `timeout_ms` (default: the configured flush timeout).
 
-        True when everything buffered was exported in time; False when the time ran out, an export failed, or an
-        earlier flush is still stuck in an exporter. `flush(0)` starts a flush and returns without waiting.
+        True when the flush ended in time; False when the time ran out or an earlier flush is still stuck in an
+        exporter. Whether every export succeeded is `delivered()`'s to say. `flush(0)` starts a flush and returns
+        without waiting.
         """
         timeout = self.flush_timeout_ms if timeout_ms is None else timeout_ms
         return self._bounded(lambda: self._flush_providers(self.flush_timeout_ms if timeout == 0 else timeout), timeout)
@@ -89,10 +90,11 @@ class BoundedFlush:
 
         self._bounded(flush_and_shut_down, self.flush_timeout_ms)
 
-    def last_flush_result(self) -> bool | None:
-        """How the latest flush went: True or False once it is done, None while it runs (or before any)."""
+    def delivered(self) -> bool | None:
+        """How the latest flush went: True when it ended in time and no export failed while it ran, False when
+        it did not, None while it runs (or before any)."""
         job = self._last_job
-        return None if job is None or not job.done.is_set() else job.outcome
+        return None if job is None or not job.done.is_set() else job.outcome and not job.export_failed
 
     def watch_drops(self) -> None:
         """Count what the exporters of these providers fail to deliver, and report it (see `drops`)."""
@@ -135,7 +137,6 @@ class BoundedFlush:
 
     def _flush_providers(self, timeout_ms: int) -> bool:
         ok = True
-        failed_before = drops.export_failures()
         for provider, counts in self._providers():
             force_flush = getattr(provider, "force_flush", None)
             if force_flush is None:
@@ -146,7 +147,7 @@ class BoundedFlush:
                 report_once(("telemetry", "flush", type(exc).__name__), f"flush failed: {exc!r}")
                 flushed = False
             ok = ok and (flushed or not counts)
-        return ok and drops.export_failures() == failed_before
+        return ok
 
     def _bounded(self, work: Callable[[], bool], timeout_ms: int) -> bool:
         # An earlier flush still blocked in an exporter holds the processors' export locks: a new one would only
@@ -157,7 +158,8 @@ class BoundedFlush:
         job = _FlushJob(work, timeout_ms or self.flush_timeout_ms)
         self._last_job = job
         if not _flusher.submit(job):  # no thread can be had (e.g. this late in interpreter exit): flush here
-            return work()
+            _flusher.run(job)
+            return job.outcome
         if not job.done.wait(timeout_ms / 1000):
             if timeout_ms > 0:
                 report_once(
@@ -171,12 +173,13 @@ class BoundedFlush:
 
 
 class _FlushJob:
-    __slots__ = ("work", "done", "outcome", "deadline")
+    __slots__ = ("work", "done", "outcome", "export_failed", "deadline")
 
     def __init__(self, work: Callable[[], bool], timeout_ms: int) -> None:
         self.work = work
         self.done = threading.Event()
         self.outcome = False
+        self.export_failed = False  # an export failed while it ran (its own or the batch processors')
         self.deadline = monotonic() + timeout_ms / 1000
 
     def stuck(self) -> bool:
@@ -220,7 +223,9 @@ class _Flusher:
 
     def run(self, job: _FlushJob) -> None:
         try:
+            failed_before = drops.export_failures()
             job.outcome = bool(job.work())
+            job.export_failed = drops.export_failures() != failed_before
         except Exception as exc:
             report_once(("telemetry", "flush", type(exc).__name__), f"flush failed: {exc!r}")
         finally:

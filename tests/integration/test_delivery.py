@@ -263,7 +263,7 @@ with Worker(APP, extensions_enabled=True, thread_count=2) as worker:
             break
         telemetry.flush(5_000)
         time.sleep(0.05)
-    while telemetry.last_flush_result() is None and time.monotonic() < deadline:
+    while telemetry.delivered() is None and time.monotonic() < deadline:
         time.sleep(0.05)  # the last flush is over: no export is under way
     counts = drops.totals()
     time.sleep(0.2)  # let a summary line due now be written

@@ -16,7 +16,7 @@ from funcscope.middleware.flush import IdleFlushMiddleware, InvocationFlushMiddl
 from funcscope.shared.diagnostics import forget_reports
 from funcscope.shared.invocation import Invocation
 from funcscope.shared.settings import DEFAULT_FUNCTION_OPTIONS, export_delay_ms
-from funcscope.telemetry import flush
+from funcscope.telemetry import drops, flush
 from funcscope.telemetry.setup import Telemetry
 
 from . import fakes
@@ -138,7 +138,7 @@ def test_flush_zero_starts_a_flush_without_waiting_for_it(warnings):
     provider = StuckProvider()
     tel = _telemetry(provider)
     try:
-        assert tel.flush(0) is False and tel.last_flush_result() is None
+        assert tel.flush(0) is False and tel.delivered() is None
         deadline = time.monotonic() + 10
         while provider.calls == 0 and time.monotonic() < deadline:
             time.sleep(0.01)
@@ -146,7 +146,7 @@ def test_flush_zero_starts_a_flush_without_waiting_for_it(warnings):
         assert [r for r in warnings.records if "flush_timeout_ms" in r.getMessage()] == []  # no one waited
     finally:
         _wait_until_idle(provider, tel)
-    assert tel.last_flush_result() is True
+    assert tel.delivered() is True
 
 
 def test_export_delay_defaults_leave_the_apps_own_settings(monkeypatch):
@@ -191,6 +191,25 @@ def test_invocation_flush_stops_waiting_for_a_backend_that_does_not_answer(warni
     tel._tracer_provider = quick
     middleware.after(invocation, None)  # the stuck flush got through: wait again
     assert middleware._waiting is True
+
+
+class FailingProvider:
+    """Flushes in time, but its exporter reports the batch as failed (what a backend answering 500 looks like)."""
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        drops._lost(drops.SPANS, drops.EXPORT_FAILED, 1)
+        return True
+
+
+def test_invocation_flush_stops_waiting_for_a_backend_that_answers_with_errors():
+    tel = _telemetry(FailingProvider())
+    middleware = InvocationFlushMiddleware(tel)
+    try:
+        assert tel.flush() is True and tel.delivered() is False  # in time, but not delivered
+        middleware.after(_invocation(), None)
+        assert middleware._waiting is False
+    finally:
+        drops.reset_counts()
 
 
 def test_invocation_flush_waits_for_every_invocation_while_the_backend_answers():
