@@ -41,6 +41,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from funcscope.instrumentation import sigterm
+
 PROTOS_PACKAGE = "_functions_rpc_protos"
 RUNTIMES = {"v2": "azure_functions_runtime", "v1": "azure_functions_runtime_v1"}
 SCRIPT_ROOT = "AzureWebJobsScriptRoot"
@@ -185,6 +187,10 @@ class Proxy:
         root.addHandler(self._handler)
         root.setLevel(logging.INFO)
         self.function_ids: dict[str, str] = {}
+        if threading.current_thread() is threading.main_thread():
+            # The proxy runs its loop, and so loads the app, on the main thread, where funcscope installs its
+            # SIGTERM handler; here the loop has a thread of its own, so the handler goes in from this thread.
+            sigterm.instrument()
         try:
             self.init_response = self._load()
         except BaseException:
