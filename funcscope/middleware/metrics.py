@@ -15,6 +15,7 @@ for a function that had no invocation in an export interval, where a synchronous
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 import weakref
@@ -32,6 +33,7 @@ from opentelemetry.semconv._incubating.metrics.faas_metrics import (
 )
 from opentelemetry.semconv.attributes.error_attributes import ERROR_TYPE
 
+from ..shared.forksafe import unlocked_in_child
 from ..shared.invocation import Invocation, InvocationAbandoned
 from .tracing import http_status_of
 
@@ -55,7 +57,7 @@ class _Tallies:
     """
 
     def __init__(self, meter: metrics.Meter) -> None:
-        self.lock = threading.Lock()
+        self.lock = unlocked_in_child(threading.Lock())
         self.active: dict[tuple[str, str], int] = {}
         self.succeeded: dict[tuple[str, str], int] = {}
         self.failed: dict[tuple[str, str, str], int] = {}
@@ -91,9 +93,24 @@ class _Tallies:
 
         return observe
 
+    def clear(self) -> None:
+        """Forget every count (a forked child's: they are its parent's, which reports them itself)."""
+        self.active.clear()
+        self.succeeded.clear()
+        self.failed.clear()
+
 
 _tallies: weakref.WeakKeyDictionary[Any, _Tallies] = weakref.WeakKeyDictionary()
-_tallies_lock = threading.Lock()
+_tallies_lock = unlocked_in_child(threading.Lock())
+
+
+def _after_fork_in_child() -> None:
+    for tallies in list(_tallies.values()):
+        tallies.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _tallies_for(meter: metrics.Meter) -> _Tallies:
@@ -140,8 +157,7 @@ class MetricsMiddleware:
         self._end(invocation, str(status) if status is not None and status >= 500 else None)
 
     def on_error(self, invocation: Invocation, exc: BaseException) -> None:
-        error_type = "abandoned" if isinstance(exc, InvocationAbandoned) else type(exc).__qualname__
-        self._end(invocation, error_type)
+        self._end(invocation, "abandoned" if isinstance(exc, InvocationAbandoned) else _error_type(exc))
 
     def _end(self, invocation: Invocation, error_type: str | None) -> None:
         key = (invocation.function_name, invocation.trigger.faas_trigger)
@@ -155,3 +171,11 @@ class MetricsMiddleware:
                 failed = (*key, error_type)
                 self._failed[failed] = self._failed.get(failed, 0) + 1
         self._duration.record((time.time_ns() - invocation.start_ns) / 1e9, self._attrs(key))
+
+
+def _error_type(exc: BaseException) -> str:
+    try:
+        qualname = type(exc).__qualname__
+    except Exception:
+        return "Exception"
+    return qualname if type(qualname) is str and len(qualname) <= 256 else "Exception"

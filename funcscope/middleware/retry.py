@@ -16,7 +16,7 @@ from opentelemetry.semconv._incubating.attributes.faas_attributes import FAAS_NA
 
 from ..shared import attributes as attr
 from ..shared.invocation import Invocation, InvocationAbandoned
-from ..shared.redaction import redact_text
+from ..shared.values import MAX_MESSAGE_LENGTH, redacted_text, safe_str
 
 __all__ = ["RetryMiddleware", "PREVIOUS_FAILURE_EVENT", "RETRIES_EXHAUSTED"]
 
@@ -42,7 +42,7 @@ class RetryMiddleware:
         if span.is_recording():
             span.add_event(
                 PREVIOUS_FAILURE_EVENT,
-                {"exception.message": redact_text(retry.previous_failure), attr.RETRY_COUNT: retry.count},
+                {"exception.message": retry.previous_failure, attr.RETRY_COUNT: retry.count},  # redacted when read
             )
 
     def on_error(self, invocation: Invocation, exc: BaseException) -> None:
@@ -51,7 +51,9 @@ class RetryMiddleware:
             return
         self._exhausted.add(1, {FAAS_NAME: invocation.function_name, FAAS_TRIGGER: invocation.trigger.faas_trigger})
         reason = (
-            exc.reason if isinstance(exc, InvocationAbandoned) else f"{type(exc).__name__}: {redact_text(str(exc))}"
+            exc.reason
+            if isinstance(exc, InvocationAbandoned)
+            else f"{type(exc).__name__}: {redacted_text(safe_str(exc), MAX_MESSAGE_LENGTH)}"
         )
         logger.error(
             "Final attempt %d of %d for %s failed (invocation %s): %s. The retry policy will not retry it.",

@@ -46,8 +46,9 @@ from ..shared.diagnostics import report_once
 from ..shared.http import request_line, response_status
 from ..shared.invocation import Invocation, InvocationAbandoned
 from ..shared.messages import MessageBatch, read_messages
-from ..shared.redaction import redact_text, redact_url
+from ..shared.redaction import redact_url
 from ..shared.triggers import Trigger
+from ..shared.values import MAX_MESSAGE_LENGTH, bounded_text, exception_attributes
 
 __all__ = ["TraceMiddleware", "http_status_of"]
 
@@ -59,14 +60,32 @@ _PROBLEM_WARNINGS = {
 }
 
 
+MAX_URL_LENGTH = 8192  # what the Functions host accepts in a request line
+MAX_METHOD_LENGTH = 32
+MAX_MESSAGE_ID_LENGTH = 1024
+
+
 def http_status_of(result: object) -> int | None:
-    """The status code of an `HttpResponse` result (or of a Starlette response, under HTTP streaming), else None."""
-    if isinstance(result, func.HttpResponse):
-        try:
-            return int(result.status_code)
-        except (TypeError, ValueError):
+    """The status code of an `HttpResponse` result (or of a Starlette response, under HTTP streaming): a whole
+    number from 100 to 999, else None; never raises, whatever the result's `status_code` does."""
+    try:
+        status = result.status_code if isinstance(result, func.HttpResponse) else response_status(result)
+        if type(status) is int:  # nearly always
+            return status if 100 <= status <= 999 else None
+        if status is None or isinstance(status, bool) or not isinstance(status, (int, float, str)):
             return None
-    return response_status(result)
+        code = int(status)
+    except KeyboardInterrupt:
+        raise
+    except BaseException:  # not a number, NaN, infinite, or a property that raises
+        return None
+    return code if 100 <= code <= 999 else None
+
+
+def _text(value: object, limit: int) -> str | None:
+    if not isinstance(value, str) or not value:
+        return None
+    return value if len(value) <= limit and value.isascii() else bounded_text(value, limit)
 
 
 class TraceMiddleware:
@@ -119,39 +138,53 @@ class TraceMiddleware:
         )
         invocation.state[self] = (span, otel_context.attach(trace.set_span_in_context(span, host.parent)))
 
+    # after() and on_error() end the span whatever the result or the exception does: everything else they do
+    # is inside a try whose finally ends it (or hands it to the response stream that ends it).
+
     def after(self, invocation: Invocation, result: Any) -> None:
         span, token = invocation.state.pop(self, (None, None))
-        if token is not None:
-            otel_context.detach(token)
-        if span is None:
-            return
-        status = http_status_of(result)
-        if status is not None:
-            span.set_attribute(HTTP_RESPONSE_STATUS_CODE, status)
-            if status >= 500:
-                span.set_status(Status(StatusCode.ERROR, f"HTTP {status}"))
-            stream = response_stream(result)
-            if stream is not None:  # the body is sent after the function returned: the span ends with it
-                stream.hand_over(span, invocation.start_ns)
-                return
-        span.end()
+        try:
+            if token is not None:
+                otel_context.detach(token)
+        finally:
+            if span is not None:
+                handed_over = False
+                try:
+                    status = http_status_of(result)
+                    if status is not None:
+                        span.set_attribute(HTTP_RESPONSE_STATUS_CODE, status)
+                        if status >= 500:
+                            span.set_status(Status(StatusCode.ERROR, f"HTTP {status}"))
+                        stream = response_stream(result)
+                        if stream is not None:  # the body is sent after the function returned: it ends the span
+                            stream.hand_over(span, invocation.start_ns)
+                            handed_over = True
+                finally:
+                    if not handed_over:
+                        span.end()
 
     def on_error(self, invocation: Invocation, exc: BaseException) -> None:
         span, token = invocation.state.pop(self, (None, None))
         abandoned = exc if isinstance(exc, InvocationAbandoned) else None
-        # A context token can only be reset in the context it was set in.
-        if token is not None and (abandoned is None or abandoned.in_own_context):
-            otel_context.detach(token)
-        if span is None:
-            return
-        if abandoned is not None:
-            span.set_attribute(attr.ABANDONED, abandoned.reason)
-            span.set_status(Status(StatusCode.ERROR, abandoned.reason))
-        else:
-            message = redact_text(str(exc))
-            span.record_exception(exc, attributes={"exception.message": message}, escaped=True)
-            span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {message}"))
-        span.end()
+        try:
+            # A context token can only be reset in the context it was set in.
+            if token is not None and (abandoned is None or abandoned.in_own_context):
+                otel_context.detach(token)
+        finally:
+            if span is not None:
+                try:
+                    if abandoned is not None:
+                        span.set_attribute(attr.ABANDONED, abandoned.reason)
+                        span.set_status(Status(StatusCode.ERROR, abandoned.reason))
+                    else:
+                        # Not the SDK's record_exception: it writes the traceback (whose last line is the message)
+                        # unredacted, and raises when the exception's __str__ does.
+                        event = exception_attributes(exc)
+                        span.add_event("exception", event)
+                        description = f"{event['exception.type'].rpartition('.')[2]}: {event['exception.message']}"
+                        span.set_status(Status(StatusCode.ERROR, bounded_text(description, MAX_MESSAGE_LENGTH)))
+                finally:
+                    span.end()
 
     # -- helpers -------------------------------------------------------------------------------------------
 
@@ -216,18 +249,38 @@ class TraceMiddleware:
         problem = invocation.host.problem
         if problem is not None and problem != "missing":
             attributes[attr.INVALID_TRACEPARENT] = problem
-        if invocation.trigger.is_http:
-            line = _request_line_of(invocation)
-            if line is not None:
-                attributes[HTTP_REQUEST_METHOD] = line[0]
-                attributes[URL_FULL] = redact_url(line[1])
-                attributes[URL_PATH] = _url_path(line[1])
-        elif messages is not None:
-            if messages.count is not None:
-                attributes[MESSAGING_BATCH_MESSAGE_COUNT] = messages.count
-            elif messages.message_id is not None:
-                attributes[MESSAGING_MESSAGE_ID] = messages.message_id
+        try:  # the arguments are the trigger's: any type, any behaviour
+            if invocation.trigger.is_http:
+                line = _request_line_of(invocation)
+                if line is not None:
+                    _request_attributes(line, attributes)
+            elif messages is not None:
+                if messages.count is not None:
+                    attributes[MESSAGING_BATCH_MESSAGE_COUNT] = messages.count
+                elif messages.message_id is not None:
+                    message_id = _text(messages.message_id, MAX_MESSAGE_ID_LENGTH)
+                    if message_id is not None:
+                        attributes[MESSAGING_MESSAGE_ID] = message_id
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:
+            report_once(
+                ("tracing", "arguments", type(exc).__name__),
+                f"could not read the trigger's arguments of {invocation.function_name} ({type(exc).__name__}); its "
+                "spans go without the request's or message's attributes.",
+            )
         return attributes
+
+
+def _request_attributes(line: tuple[object, object], attributes: dict[str, Any]) -> None:
+    method = _text(line[0], MAX_METHOD_LENGTH)
+    if method is not None:
+        attributes[HTTP_REQUEST_METHOD] = method
+    url = line[1]
+    if isinstance(url, str) and url:
+        redacted = redact_url(url)
+        attributes[URL_FULL] = _text(redacted, MAX_URL_LENGTH)
+        attributes[URL_PATH] = _text(_url_path(redacted), MAX_URL_LENGTH) or "/"
 
 
 def _trigger_argument(invocation: Invocation) -> object:
@@ -236,14 +289,24 @@ def _trigger_argument(invocation: Invocation) -> object:
     return invocation.func_args.get(name) if name is not None else None
 
 
-def _request_line_of(invocation: Invocation) -> tuple[str, str] | None:
+def _request_line_of(invocation: Invocation) -> tuple[object, object] | None:
     return request_line(_trigger_argument(invocation))
 
 
 def _messages_of(invocation: Invocation) -> MessageBatch | None:
     system = invocation.trigger.messaging_system
-    value = _trigger_argument(invocation)
-    return read_messages(value, system) if system is not None and value is not None else None
+    try:  # the trigger's argument: any type, any behaviour (the span goes without links then)
+        value = _trigger_argument(invocation)
+        return read_messages(value, system) if system is not None and value is not None else None
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:
+        report_once(
+            ("tracing", "messages", type(exc).__name__),
+            f"could not read the messages of {invocation.function_name} ({type(exc).__name__}); its spans go "
+            "without links to their producers.",
+        )
+        return None
 
 
 def _url_path(url: str) -> str:

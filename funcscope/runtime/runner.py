@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import itertools
+import os
 import threading
 from asyncio import _get_running_loop
 from collections.abc import Callable, Mapping, Sequence
@@ -33,7 +34,8 @@ from ..shared.diagnostics import forget_reports, report_once
 from ..shared.invocation import Invocation, InvocationAbandoned
 from ..shared.pipeline import Pipeline
 from ..shared.settings import DEFAULT_FUNCTION_OPTIONS, FunctionOptions, Settings, export_delay_ms
-from ..shared.triggers import TriggerCache
+from ..shared.triggers import UNKNOWN_TRIGGER, TriggerCache
+from ..shared.values import safe_str
 from ..telemetry import drops
 from ..telemetry.setup import Telemetry, setup_telemetry
 
@@ -70,7 +72,7 @@ class InvocationRunner:
         self._telemetry: Telemetry | None = None
         self._base: Pipeline | None = None
         self._triggers = TriggerCache()
-        self._active: dict[str, _Active] = {}
+        self._active: dict[int, _Active] = {}  # by id() of the worker's context object
         self._invocation_count = itertools.count()
         self._lock = threading.RLock()
 
@@ -108,7 +110,7 @@ class InvocationRunner:
 
     def _build(self) -> Pipeline:
         with self._lock:
-            self._base = Pipeline(self._middlewares(self._settings))
+            self._base = Pipeline(self._middlewares(self._settings), self._settings.middleware_budget_ms / 1000)
             self._pipelines = {}
             _instrument_outgoing(self._settings, self.telemetry)
             if self._settings.enabled:  # its replay spans come from the pipeline's tracer
@@ -195,41 +197,50 @@ class InvocationRunner:
         try:
             self._triggers.learn_from_directory(function_name, function_directory)
         except Exception as exc:
-            report_once(("runner", "load", type(exc).__name__), f"could not inspect {function_name}: {exc}", exc=exc)
+            report_once(
+                ("runner", "load", type(exc).__name__),
+                f"could not inspect {function_name}: {safe_str(exc)}",
+                exc=exc,
+            )
 
     def start(self, context: Any, func_args: Mapping[str, object] | None, owner: object) -> Invocation | None:
         """Begin an invocation: build its snapshot, make it current and run every `before`.
 
         Returns None (and does nothing) when funcscope is disabled or the invocation was already started by an
         outer scope, e.g. the app-level extension before a function-level one.
+
+        An invocation is the worker's `context` object, which every hook of one invocation receives: two in flight
+        at once with the same invocation id (a host that sends one twice) are two invocations, each with its own
+        span and its own end.
         """
         if not self._settings.enabled:
             return None
         try:
-            invocation_id = context.invocation_id
-            if invocation_id in self._active:
+            key = id(context)
+            if key in self._active and self._active[key].invocation.context is context:
                 return None
             on_loop = _get_running_loop() is not None
             if not on_loop:
                 stale = current_invocation.get()
                 if stale is not None:
                     self._abandon_if_left_on_this_thread(stale)
-            name = context.function_name
-            options, pipeline = self._prepared(name)
-            invocation = Invocation(
-                context,
-                func_args,
-                self._triggers.get(name, func_args),
-                options,
-                cold_start=next(self._invocation_count) == 0,
-            )
+            invocation = Invocation(context, func_args, UNKNOWN_TRIGGER, cold_start=next(self._invocation_count) == 0)
+            options, pipeline = self._prepared(invocation.function_name)
+            invocation.options = options
+            invocation.trigger = self._triggers.get(invocation.function_name, invocation.func_args)
             token = current_invocation.set(invocation)
             active = _Active(invocation, pipeline, owner, token, None if on_loop else threading.get_ident())
-            self._active[invocation_id] = active
+            self._active[key] = active
             if on_loop:
-                self._watch_task(invocation_id, active)
-        except Exception as exc:
-            report_once(("runner", "start", type(exc).__name__), f"could not start an invocation: {exc!r}", exc=exc)
+                self._watch_task(key, active)
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:
+            report_once(
+                ("runner", "start", type(exc).__name__),
+                f"could not start an invocation: {safe_str(exc)}",
+                exc=exc,
+            )
             return None
         pipeline.before(invocation)
         return invocation
@@ -241,6 +252,7 @@ class InvocationRunner:
             try:
                 active.pipeline.after(active.invocation, result)
             finally:
+                active.invocation.ended = True
                 _reset(active.token)
 
     def fail(self, context: Any, error: BaseException) -> None:
@@ -250,6 +262,7 @@ class InvocationRunner:
             try:
                 active.pipeline.on_error(active.invocation, error)
             finally:
+                active.invocation.ended = True
                 _reset(active.token)
 
     def shutdown(self) -> None:
@@ -267,13 +280,10 @@ class InvocationRunner:
         drops.report_pending()
 
     def _end_in_flight(self) -> None:
-        for invocation_id in list(self._active):
-            active = self._active.pop(invocation_id, None)
+        for key in list(self._active):
+            active = self._active.pop(key, None)
             if active is not None:
-                active.pipeline.on_error(
-                    active.invocation,
-                    InvocationAbandoned("worker shut down during the invocation", in_own_context=False),
-                )
+                _end_elsewhere(active, "worker shut down during the invocation")
 
     def in_flight(self) -> int:
         return len(self._active)
@@ -282,16 +292,24 @@ class InvocationRunner:
 
     def _pop(self, context: Any, owner: object | None) -> _Active | None:
         try:
-            invocation_id = context.invocation_id
-            active = self._active.get(invocation_id)
-            if active is None or (owner is not None and active.owner is not owner):
+            key = id(context)
+            active = self._active.get(key)
+            if active is None or active.invocation.context is not context:
                 return None
-            active = self._active.pop(invocation_id, None)
+            if owner is not None and active.owner is not owner:
+                return None
+            active = self._active.pop(key, None)
             if active is not None and active.task is not None:
                 active.task.remove_done_callback(active.on_task_done)
             return active
-        except Exception as exc:
-            report_once(("runner", "pop", type(exc).__name__), f"could not end an invocation: {exc!r}", exc=exc)
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:
+            report_once(
+                ("runner", "pop", type(exc).__name__),
+                f"could not end an invocation: {safe_str(exc)}",
+                exc=exc,
+            )
             return None
 
     def _abandon_if_left_on_this_thread(self, stale: Invocation) -> None:
@@ -299,34 +317,50 @@ class InvocationRunner:
         # worker that runs no post hook then, and the pool reuses the thread. End it here, in its own context,
         # so it cannot leak further. An invocation that is merely carried here (propagated into a thread its
         # code started) is not stale: the new one nests inside it and restores it when it ends.
-        active = self._active.get(stale.invocation_id)
+        key = id(stale.context)
+        active = self._active.get(key)
         if active is None or active.invocation is not stale or active.sync_thread != threading.get_ident():
             return
-        del self._active[stale.invocation_id]
+        del self._active[key]
         try:
             active.pipeline.on_error(
                 stale, InvocationAbandoned("the worker never reported the end of the invocation", in_own_context=True)
             )
         finally:
+            stale.ended = True
             _reset(active.token)
 
-    def _watch_task(self, invocation_id: str, active: _Active) -> None:
+    def _watch_task(self, key: int, active: _Active) -> None:
         # An async invocation's context dies with its task; if the task ends before the end was reported,
         # end the invocation then. The callback is taken off again when the end is reported (see _pop), which
         # is cheaper than letting every task run it.
         task = asyncio.current_task()
         if task is not None:
             active.task = task
-            active.on_task_done = lambda _task: self._task_done(invocation_id)
+            active.on_task_done = lambda _task: self._task_done(key)
             task.add_done_callback(active.on_task_done)
 
-    def _task_done(self, invocation_id: str) -> None:
-        active = self._active.pop(invocation_id, None)
+    def _task_done(self, key: int) -> None:
+        active = self._active.pop(key, None)
         if active is not None:
-            active.pipeline.on_error(
-                active.invocation,
-                InvocationAbandoned("the invocation's task ended before its end was reported", in_own_context=False),
-            )
+            _end_elsewhere(active, "the invocation's task ended before its end was reported")
+
+    def _after_fork_in_child(self) -> None:
+        # The child is a process of its own: the parent's invocations in flight are the parent's to end and
+        # export (ended here they would be exported twice, as abandoned), and a lock another thread held at the
+        # fork would never be released.
+        self._lock = threading.RLock()
+        self._active = {}
+        if self._telemetry is not None:
+            self._telemetry.after_fork_in_child()
+
+
+def _end_elsewhere(active: _Active, reason: str) -> None:
+    # Ended outside the invocation's own context (a task's done callback, shutdown): nothing there to reset.
+    try:
+        active.pipeline.on_error(active.invocation, InvocationAbandoned(reason, in_own_context=False))
+    finally:
+        active.invocation.ended = True
 
 
 def _apply_process_wide(settings: Settings, configured: bool) -> None:
@@ -374,6 +408,17 @@ def _reset(token: Token[Any]) -> None:
 
 _runner: InvocationRunner | None = None
 _runner_lock = threading.Lock()
+
+
+def _after_fork_in_child() -> None:
+    global _runner_lock
+    _runner_lock = threading.Lock()
+    if _runner is not None:
+        _runner._after_fork_in_child()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def get_runner() -> InvocationRunner:

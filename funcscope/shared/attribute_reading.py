@@ -9,12 +9,15 @@ __all__ = ["read_attribute"]
 def read_attribute(obj: object, *names: str) -> object:
     """The first of `names` that `obj` has with a value other than None; None when none has one.
 
-    A property that raises anything (e.g. the SDK's `RetryContext.exception` on the worker) counts as missing.
+    A property that raises anything but `KeyboardInterrupt` (e.g. the SDK's `RetryContext.exception` on the
+    worker) counts as missing.
     """
     for name in names:
         try:
             value = getattr(obj, name)
-        except Exception:
+        except KeyboardInterrupt:
+            raise
+        except BaseException:
             continue
         if value is not None:
             return value

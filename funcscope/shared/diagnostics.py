@@ -6,6 +6,10 @@ category. There, and only there, the message itself starts with `funcscope: `. S
 `WARNING:funcscope:no exporter is configured, ...` under `logging.basicConfig()` and once
 `funcscope: no exporter is configured, ...` in the host's log stream and in Application Insights. Callers write
 the message without the prefix (a leading one is taken off, so either way gives one).
+
+A message may quote what funcscope was given (a traceparent, an exception), so it is redacted like everything else
+funcscope records, and so is the traceback that goes with it: it is part of the message, not the record's
+`exc_info`, which a log exporter would format again from the raw exception.
 """
 
 from __future__ import annotations
@@ -13,6 +17,9 @@ from __future__ import annotations
 import logging
 import os
 import threading
+
+from .forksafe import unlocked_in_child
+from .values import MAX_STACKTRACE_LENGTH, exception_attributes, redacted_text
 
 __all__ = ["PREFIX", "forget_reports", "message_text", "report_once", "without_prefix"]
 
@@ -23,7 +30,7 @@ PREFIX = "funcscope: "
 HOST_SETTING = "FUNCTIONS_WORKER_RUNTIME"
 
 _reported: set[tuple[str, ...]] = set()
-_lock = threading.Lock()
+_lock = unlocked_in_child(threading.Lock())
 
 
 def without_prefix(message: str) -> str:
@@ -50,7 +57,10 @@ def report_once(
         if key in _reported:
             return False
         _reported.add(key)
-    logger.log(level, message_text(message), exc_info=(type(exc), exc, exc.__traceback__) if exc is not None else None)
+    text = redacted_text(message_text(message), MAX_STACKTRACE_LENGTH)
+    if exc is not None:
+        text = f"{text}\n{exception_attributes(exc)['exception.stacktrace'].rstrip()}"
+    logger.log(level, text)
     return True
 
 

@@ -13,6 +13,8 @@ import sys
 
 import azure.functions as func
 
+from .attribute_reading import read_attribute
+
 __all__ = ["request_line", "response_status"]
 
 _STARLETTE_REQUESTS = "starlette.requests"
@@ -24,10 +26,11 @@ def _starlette_class(module_name: str, name: str) -> type | None:
     return cls if isinstance(cls, type) else None
 
 
-def request_line(value: object) -> tuple[str, str] | None:
-    """(method, full URL) of an HTTP trigger's request argument, or None when `value` is not a request."""
+def request_line(value: object) -> tuple[object, object] | None:
+    """(method, full URL) of an HTTP trigger's request argument, or None when `value` is not a request. Each is
+    read on its own (None when it cannot be read), so a request whose method cannot be read still tells its URL."""
     if isinstance(value, func.HttpRequest):
-        return value.method, value.url
+        return read_attribute(value, "method"), read_attribute(value, "url")
     request = _starlette_class(_STARLETTE_REQUESTS, "Request")
     if request is not None and isinstance(value, request):
         try:

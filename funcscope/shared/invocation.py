@@ -10,11 +10,16 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 from .attribute_reading import read_attribute
 from .trace_context import HostTraceContext, read_host_trace_context
 from .triggers import Trigger
+from .values import MAX_MESSAGE_LENGTH, in_int64, redacted_text
+
+MAX_NAME_LENGTH = 256  # function names are at most 127 characters; invocation ids are GUIDs
+_NO_ARGUMENTS: Mapping[str, object] = MappingProxyType({})
 
 __all__ = ["Invocation", "InvocationAbandoned", "RetryInfo", "read_retry_info", "NO_RETRY"]
 
@@ -45,23 +50,29 @@ NO_RETRY = RetryInfo()
 
 
 def _as_count(value: object, default: int) -> int:
+    # A count is a whole number from -1 up that fits the 64 bits OTLP encodes integers in; anything else (a
+    # bool, NaN, 10**30, "x") is the default.
     if isinstance(value, bool):
         return default
     if isinstance(value, int):
         count = value
-    else:
+    elif isinstance(value, (float, str, bytes)):
         try:
-            count = int(value)  # type: ignore[call-overload]  # strings such as "2" from odd hosts
+            count = int(value)  # strings such as "2" from odd hosts
         except (TypeError, ValueError, OverflowError):
             return default
-    return count if count >= -1 else default
+    else:
+        return default
+    return count if count >= -1 and in_int64(count) else default
 
 
 def _failure_message(retry_context: object) -> str | None:
     # The worker provides `rpc_exception`; the SDK documents `exception`, which raises AttributeError there.
     failure = read_attribute(retry_context, "rpc_exception", "exception")
     message = failure if isinstance(failure, str) else read_attribute(failure, "message")
-    return message if isinstance(message, str) and message else None
+    if not isinstance(message, str) or not message:
+        return None
+    return redacted_text(message if type(message) is str else str.__str__(message), MAX_MESSAGE_LENGTH)
 
 
 def read_retry_info(context: object) -> RetryInfo:
@@ -69,9 +80,12 @@ def read_retry_info(context: object) -> RetryInfo:
     # Nearly every invocation is a first attempt without a retry policy: recognise that at once.
     try:
         retry_context = context.retry_context  # type: ignore[attr-defined]
-        if retry_context.retry_count == 0 and retry_context.max_retry_count == 0:
+        count, max_count = retry_context.retry_count, retry_context.max_retry_count
+        if type(count) is int and type(max_count) is int and count == 0 == max_count:
             return NO_RETRY
-    except Exception:
+    except KeyboardInterrupt:
+        raise
+    except BaseException:
         retry_context = read_attribute(context, "retry_context")
     if retry_context is None:
         return NO_RETRY
@@ -88,8 +102,10 @@ class Invocation:
 
     Attributes: `function_name`, `function_directory`, `invocation_id`, `trigger`, `retry`, `start_ns`
     (epoch nanoseconds), `cold_start` (first invocation in this worker process), `context` and `func_args`
-    (what the worker passed), `options` (the function's `FunctionOptions`), and `state`, a dict where each
-    middleware keeps what it must carry from `before` to `after`/`on_error`, keyed by the middleware.
+    (what the worker passed; the arguments as a read-only view, so no middleware can change what the function
+    receives), `options` (the function's `FunctionOptions`), `ended` (True once its end was reported: threads it
+    started stop carrying it then), and `state`, a dict where each middleware keeps what it must carry from
+    `before` to `after`/`on_error`, keyed by the middleware.
     """
 
     __slots__ = (
@@ -104,6 +120,7 @@ class Invocation:
         "func_args",
         "options",
         "state",
+        "ended",
         "_host",
     )
 
@@ -118,18 +135,29 @@ class Invocation:
         self.start_ns = time.time_ns()
         self.cold_start = cold_start
         self.context = context
-        self.func_args = func_args if func_args is not None else {}
+        self.func_args: Mapping[str, object] = (
+            MappingProxyType(func_args) if isinstance(func_args, Mapping) else _NO_ARGUMENTS
+        )
         # Every invocation builds one of these: the checks are inline rather than a helper call each.
         name = getattr(context, "function_name", None)
-        self.function_name = name if isinstance(name, str) and name else "unknown"
+        self.function_name = (
+            (name if len(name) <= MAX_NAME_LENGTH else name[:MAX_NAME_LENGTH])
+            if type(name) is str and name
+            else "unknown"
+        )
         directory = getattr(context, "function_directory", None)
-        self.function_directory = directory if isinstance(directory, str) else ""
+        self.function_directory = directory if type(directory) is str else ""
         invocation_id = getattr(context, "invocation_id", None)
-        self.invocation_id = invocation_id if isinstance(invocation_id, str) else ""
+        self.invocation_id = (
+            (invocation_id if len(invocation_id) <= MAX_NAME_LENGTH else invocation_id[:MAX_NAME_LENGTH])
+            if type(invocation_id) is str
+            else ""
+        )
         self.trigger = trigger
         self.retry = read_retry_info(context)
         self.options = options
         self.state: dict[object, Any] = {}
+        self.ended = False
         self._host: HostTraceContext | None = None
 
     @property

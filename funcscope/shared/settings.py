@@ -154,6 +154,8 @@ class Settings:
     - `flush` (`FUNCSCOPE_FLUSH`, default "background"): when buffered telemetry is pushed out besides the batch
       processors' own schedule and the flush at stop: "background" after an idle gap, "invocation" also at the
       end of every invocation, which then waits for it (at most `flush_timeout_ms`).
+    - `middleware_budget_ms` (`FUNCSCOPE_MIDDLEWARE_BUDGET_MS`, default 100): a middleware that takes longer than
+      this in one invocation is reported once, by name and time (every invocation waits for the middlewares).
     - `connection_string` (configure only; default: `APPLICATIONINSIGHTS_CONNECTION_STRING`): the Application
       Insights connection string funcscope's Azure Monitor exporters send to.
     - `credential` (configure only): an `azure.core` token credential, for Azure Monitor's Microsoft Entra ID
@@ -183,6 +185,7 @@ class Settings:
     service_name: str | None = None
     flush_timeout_ms: int = 2000
     flush: str = "background"
+    middleware_budget_ms: int = 100
     connection_string: str | None = None
     credential: Any = None
     opencensus: bool = False
@@ -236,6 +239,9 @@ class Settings:
             flush=_env(
                 env, ENV_PREFIX + "FLUSH", _parse_choice(FLUSH_MODES), f"one of {', '.join(FLUSH_MODES)}", "background"
             ),
+            middleware_budget_ms=_env(
+                env, ENV_PREFIX + "MIDDLEWARE_BUDGET_MS", _parse_millis, "a whole number of milliseconds", 100
+            ),
         )
 
     def with_options(self, **options: Any) -> Settings:
@@ -275,10 +281,10 @@ class Settings:
             raise TypeError(f"credential must be an azure.core token credential, got {checked['credential']!r}")
         if "flush" in checked and checked["flush"] not in FLUSH_MODES:
             raise ValueError(f"flush must be one of {', '.join(FLUSH_MODES)}, got {checked['flush']!r}")
-        if "flush_timeout_ms" in checked:
-            value = checked["flush_timeout_ms"]
+        for name in ("flush_timeout_ms", "middleware_budget_ms"):
+            value = checked.get(name, 0)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ValueError(f"flush_timeout_ms must be a whole number of milliseconds >= 0, got {value!r}")
+                raise ValueError(f"{name} must be a whole number of milliseconds >= 0, got {value!r}")
         if "sample_ratio" in checked:
             checked["sample_ratio"] = _check_ratio("sample_ratio", checked["sample_ratio"])
         if "middleware" in checked:

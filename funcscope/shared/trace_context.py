@@ -54,31 +54,56 @@ class HostTraceContext:
 _MISSING = HostTraceContext(_EMPTY_CONTEXT, None, "missing")
 
 
+def _deprecated(trace_context: object, modern: str, deprecated: str) -> object:
+    # The deprecated Traceparent/Tracestate, read only where they may say something the modern name does not: a
+    # plain attribute of their own, or an object that has no modern name. On the worker's and the runtimes'
+    # contexts they are properties returning the same value as the modern ones, and some warn when read.
+    try:
+        if deprecated in getattr(trace_context, "__dict__", ()):
+            return trace_context.__dict__[deprecated]
+        if hasattr(type(trace_context), modern):
+            return None
+    except KeyboardInterrupt:
+        raise
+    except BaseException:
+        return None
+    return read_attribute(trace_context, deprecated)
+
+
 def read_host_trace_context(context: object) -> HostTraceContext:
     """Extract the host's span from a worker `Context`; never raises."""
     try:  # the worker's Context: plain attributes, read directly
         trace_context = context.trace_context  # type: ignore[attr-defined]
         traceparent = trace_context.trace_parent
         tracestate = trace_context.trace_state
-    except Exception:
+    except KeyboardInterrupt:
+        raise
+    except BaseException:
         traceparent = None
     if not isinstance(traceparent, str) or not traceparent:
-        # Any other shape (the deprecated Traceparent/Tracestate, a property that raises) is read defensively.
+        # Any other shape (a property that raises, a context of an older worker) is read defensively.
         trace_context = read_attribute(context, "trace_context")
         if trace_context is None:
             return _MISSING
-        traceparent = read_attribute(trace_context, "trace_parent", "Traceparent")
+        traceparent = read_attribute(trace_context, "trace_parent")
+        if traceparent is None:
+            traceparent = _deprecated(trace_context, "trace_parent", "Traceparent")
         if not isinstance(traceparent, str) or not traceparent:
             return _MISSING
-        tracestate = read_attribute(trace_context, "trace_state", "Tracestate")
-    elif tracestate is None:
-        tracestate = read_attribute(trace_context, "Tracestate")
+        tracestate = read_attribute(trace_context, "trace_state")
+    if tracestate is None:
+        tracestate = _deprecated(trace_context, "trace_state", "Tracestate")
     if len(traceparent) > MAX_TRACEPARENT_LENGTH:
         return HostTraceContext(_EMPTY_CONTEXT, None, "oversized", traceparent[:64])
+    if type(traceparent) is not str:
+        traceparent = str.__str__(traceparent)
     carrier = {"traceparent": traceparent}
     if isinstance(tracestate, str) and tracestate:
-        carrier["tracestate"] = tracestate
-    parent = _PROPAGATOR.extract(carrier)
+        carrier["tracestate"] = tracestate if type(tracestate) is str else str.__str__(tracestate)
+    try:
+        parent = _PROPAGATOR.extract(carrier)
+    except Exception:  # the propagator parses with regular expressions; nothing here is expected to raise
+        return HostTraceContext(_EMPTY_CONTEXT, None, "invalid", traceparent)
     span_context = trace.get_current_span(parent).get_span_context()
     if not span_context.is_valid:
         return HostTraceContext(_EMPTY_CONTEXT, None, "invalid", traceparent)

@@ -65,6 +65,12 @@ class BoundedFlush:
     _idle_s = 1.0
     _idle_pending = False  # an idle flush is scheduled
 
+    def after_fork_in_child(self) -> None:
+        """In a forked child: forget the parent's latest flush and idle flush (the child has no thread doing them,
+        so they would never end and block every flush of the child)."""
+        self._last_job = None
+        self._idle_pending = False
+
     def flush(self, timeout_ms: int | None = None) -> bool:
         """Push buffered telemetry out, waiting at most `timeout_ms` (default: the configured flush timeout).
 
@@ -253,3 +259,13 @@ class _Flusher:
 
 
 _flusher = _Flusher()
+
+
+def _after_fork_in_child() -> None:
+    # The flush thread does not exist in a forked child, and its queue and lock are as it left them: start afresh,
+    # in place (other modules hold this object).
+    _flusher.__init__()  # type: ignore[misc]
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -15,10 +15,17 @@ from opentelemetry.semconv._incubating.attributes.cloud_attributes import (
 )
 from opentelemetry.semconv.attributes.service_attributes import SERVICE_NAME
 
-__all__ = ["PROCESS_INSTANCE_ID", "build_resource"]
+__all__ = ["PROCESS_INSTANCE_ID", "build_resource", "renew_process_instance_id"]
 
 SERVICE_INSTANCE_ID = "service.instance.id"
 PROCESS_INSTANCE_ID = str(uuid.uuid4())  # one per worker process, so processes of one instance are told apart
+
+
+def renew_process_instance_id() -> str:
+    """A new `PROCESS_INSTANCE_ID`, for a forked child (a process of its own)."""
+    global PROCESS_INSTANCE_ID
+    PROCESS_INSTANCE_ID = str(uuid.uuid4())
+    return PROCESS_INSTANCE_ID
 
 
 def build_resource(service_name: str | None = None) -> Resource:

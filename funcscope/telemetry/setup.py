@@ -27,10 +27,12 @@ from opentelemetry import metrics, trace
 from opentelemetry._logs import get_logger_provider
 
 from ..shared.diagnostics import report_once
+from ..shared.forksafe import unlocked_in_child
 from ..shared.settings import export_delay_ms
 from .azure_monitor import set_up_azure_monitor
 from .exporters import exporters_for
 from .flush import BoundedFlush, _flusher, set_export_delay_defaults
+from .forked import renew_after_fork
 from .logs import export_records, exports_logs, stop_exporting_records
 from .resource import build_resource
 from .sampling import sampler_finding
@@ -75,7 +77,7 @@ class Telemetry(BoundedFlush):
         return self._meter_provider
 
 
-_lock = threading.Lock()
+_lock = unlocked_in_child(threading.Lock())
 _configured: Telemetry | None = None  # what funcscope installed globally, at most once per process
 
 
@@ -244,6 +246,7 @@ def _configure_providers(
         report_once(("telemetry", "sampler"), finding)
     if logger_provider is not None and not _export_records_to(logger_provider, True):
         logger_provider = None
+    renew_after_fork(tracer_provider, meter_provider, logger_provider)
     return Telemetry(
         tracer_provider.get_tracer(INSTRUMENTATION_NAME, version),
         meter_provider.get_meter(INSTRUMENTATION_NAME, version),
