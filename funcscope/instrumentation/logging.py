@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 from opentelemetry import trace
 
-from ..shared.current import current_invocation
+from ..shared.current import current_invocation, in_started_thread
 from ..shared.diagnostics import report_once
 from ..shared.invocation import Invocation
 
@@ -116,6 +116,17 @@ def _claim_loop_thread(invocation: Invocation) -> None:
         storage.invocation_id = invocation.invocation_id
 
 
+def _release_started_thread(invocation: Invocation) -> None:
+    # A thread the invocation started, logging after the invocation ended: the worker would still file the
+    # record under it by the thread-local id propagation set when the thread started. Clear it, on this thread.
+    try:
+        storage = getattr(invocation.context, "thread_local_storage", None)
+        if storage is not None and getattr(storage, "invocation_id", None) == invocation.invocation_id:
+            storage.invocation_id = None
+    except Exception as exc:
+        _report(exc)
+
+
 def _report(exc: Exception) -> None:
     # Never into logging. The report's own record comes through the factory again; report_once is then silent.
     report_once(
@@ -130,11 +141,12 @@ class _Layer:
     """One installed layer of the record factory chain. `enabled` is False once uninstalled: a layer another
     factory still chains to then passes records straight through."""
 
-    __slots__ = ("previous", "enabled", "factory")
+    __slots__ = ("previous", "enabled", "fields", "factory")
 
     def __init__(self, previous: Callable[..., logging.LogRecord]) -> None:
         self.previous = previous
         self.enabled = True
+        self.fields = True  # False: only release the threads whose invocation ended (propagation without fields)
         self.factory = _make_factory(self)
 
 
@@ -147,6 +159,11 @@ def _make_factory(layer: _Layer) -> Callable[..., logging.LogRecord]:
         record = previous(*args, **kwargs)
         invocation = get_invocation()
         if invocation is None or not layer.enabled:
+            return record
+        if invocation.ended and in_started_thread.get():
+            _release_started_thread(invocation)
+            return record
+        if not layer.fields:
             return record
         try:
             _enrich(record, invocation)
@@ -169,8 +186,12 @@ _lock = threading.Lock()
 _layer: _Layer | None = None
 
 
-def install_log_enrichment() -> None:
-    """Wrap the current log record factory; idempotent (installing again while ours is the factory adds nothing)."""
+def install_log_enrichment(*, fields: bool = True) -> None:
+    """Wrap the current log record factory; idempotent (installing again while ours is the factory adds nothing).
+
+    `fields=False` adds no fields to records; the factory then only clears the worker's thread-local id in a
+    thread an invocation started once that invocation ended (propagation set it when the thread started, and the
+    worker reads it for every record the thread logs)."""
     global _layer
     with _lock:
         current = logging.getLogRecordFactory()
@@ -183,6 +204,7 @@ def install_log_enrichment() -> None:
             layer = _Layer(current)
             logging.setLogRecordFactory(layer.factory)
         layer.enabled = True
+        layer.fields = fields
         _layer = layer
 
 

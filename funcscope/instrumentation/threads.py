@@ -24,9 +24,11 @@ starts its pool threads with `Thread.start`. Outside an invocation a patched cal
 and goes straight through. Pool threads are never given an invocation: they live on and serve later work, so
 pool work is carried per submitted callable and the thread's own state is restored after each one.
 
-A long-lived thread of the app's own that is started lazily from inside an invocation (a poller, a cache
-refresher) would carry that invocation for its whole life; start it in an empty context instead:
-`contextvars.Context().run(thread.start)`.
+A thread carries its invocation only until the invocation ends (see `shared.current`): a long-lived thread of
+the app's own that is started lazily from inside an invocation (a poller, a queue consumer) runs outside any
+invocation from then on, so the work later invocations hand it is never filed under the one that started it (to
+have it filed under the invocation that hands it over, hand over `contextvars.copy_context()` with the work and
+run the work in it). Pool work is carried per submitted callable, for as long as the callable runs.
 """
 
 from __future__ import annotations
@@ -39,8 +41,11 @@ from contextvars import Context, ContextVar, copy_context
 from typing import Any
 
 import wrapt
+from opentelemetry import context as otel_context
+from opentelemetry import trace
 
-from ..shared.current import current_invocation
+from ..shared.carried_span import UntilEnded
+from ..shared.current import current_invocation, in_started_thread, live
 from ..shared.diagnostics import report_once
 from ..shared.invocation import Invocation
 
@@ -187,13 +192,21 @@ def _report(what: str, exc: BaseException) -> None:
 # -- the wrappers (hot path: keep the outside-an-invocation branch to one context variable read) ---------------
 
 
+def _until_the_end(invocation: Invocation) -> None:
+    # Run in the context a thread is given: it carries the invocation only while the invocation is in flight.
+    in_started_thread.set(True)
+    otel_context.attach(trace.set_span_in_context(UntilEnded(trace.get_current_span(), invocation)))
+
+
 def _thread_start(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     invocation = current_invocation.get()
-    if invocation is None or not _enabled or _is_service_thread(instance):
+    if invocation is None or not _enabled or _is_service_thread(instance) or live(invocation) is None:
         return wrapped(*args, **kwargs)
     try:
         state = instance.__dict__
-        state[_CARRIED] = (copy_context(), invocation)
+        context = copy_context()
+        context.run(_until_the_end, invocation)
+        state[_CARRIED] = (context, invocation)
     except Exception as exc:
         _report("context", exc)
         return wrapped(*args, **kwargs)
@@ -216,7 +229,7 @@ def _thread_run(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict
 
 def _pool_submit(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     invocation = current_invocation.get()
-    if invocation is None or not _enabled or not args or _is_interpreter_pool(instance):
+    if invocation is None or not _enabled or not args or _is_interpreter_pool(instance) or live(invocation) is None:
         return wrapped(*args, **kwargs)
     return wrapped(_Carried(args[0], copy_context(), invocation), *args[1:], **kwargs)
 

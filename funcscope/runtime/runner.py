@@ -384,8 +384,8 @@ def _apply_process_wide(settings: Settings, configured: bool) -> None:
         threads.instrument()
     else:
         threads.uninstrument()
-    if settings.enabled and settings.log_enrichment:
-        install_log_enrichment()
+    if settings.enabled and (settings.log_enrichment or settings.propagation):
+        install_log_enrichment(fields=settings.log_enrichment)  # propagation needs the factory too (see there)
     else:
         uninstall_log_enrichment()
     if not (settings.enabled and settings.instrument):

@@ -8,6 +8,7 @@ import asyncio
 import contextvars
 import gc
 import logging
+import queue
 import threading
 import weakref
 from concurrent.futures import ThreadPoolExecutor
@@ -316,8 +317,88 @@ def test_other_standard_service_threads_started_inside_an_invocation_are_not_pin
     assert len(handled) == 1 and nothing_seen(handled[0])
 
 
+class Consumer:
+    """A long-lived thread of the app's own, started lazily by the first invocation that needs it: it runs
+    whatever later invocations put on its queue."""
+
+    def __init__(self):
+        self.work: queue.Queue = queue.Queue()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        while True:
+            job, out = self.work.get()
+            if job is None:
+                return
+            out.put(job())
+
+    def run(self, job):
+        out: queue.Queue = queue.Queue()
+        self.work.put((job, out))
+        return out.get(timeout=10)
+
+    def stop(self):
+        self.work.put((None, None))
+        self.thread.join(10)
+
+
+@pytest.mark.parametrize("log_enrichment", [True, False])
+def test_a_long_lived_thread_carries_its_invocation_only_until_it_ends(spans, caplog, log_enrichment):
+    propagation_log = logging.getLogger("tests.propagation.consumer")
+    caplog.set_level(logging.INFO, logger=propagation_log.name)
+    get_runner().configure(log_enrichment=log_enrichment, propagation=True)
+
+    def job():
+        propagation_log.info("job")
+        return observe()
+
+    with invocation("first") as first:
+        consumer = Consumer()
+        during = consumer.run(job)  # work the first invocation hands it, while it is in flight: the first's
+    try:
+        with invocation("second"):
+            later = consumer.run(job)  # work a later invocation hands it: never filed under the first
+        after_all = consumer.run(job)
+    finally:
+        consumer.stop()
+    assert during == first.seen()
+    for seen in (later, after_all):
+        assert seen.invocation_id is None and seen.thread_local is None  # the worker files its logs under none
+        assert seen.trace_id != first.span.trace_id and seen.parent_span_id is None  # a trace of its own
+    records = [r for r in caplog.records if r.name == propagation_log.name]
+    fields = [first.ctx.invocation_id, None, None] if log_enrichment else [None, None, None]
+    assert [getattr(r, "invocation_id", None) for r in records] == fields
+    later_spans = [s for s in spans.get_finished_spans() if s.name == "work"][1:]
+    assert len(later_spans) == 2 and all(s.parent is None for s in later_spans)
+
+
+def test_a_thread_started_after_its_invocation_ended_carries_nothing():
+    out = []
+    with invocation():
+        consumer = Consumer()
+    try:
+        consumer.run(lambda: via_thread(observe) and None)
+        consumer.run(lambda: out.extend(via_thread(observe) + via_submit(observe)))
+    finally:
+        consumer.stop()
+    assert len(out) == 2 and all(nothing_seen(s) for s in out)
+
+
+def test_pool_work_carries_its_invocation_while_it_runs():
+    # A callable submitted by an invocation is that invocation's work for as long as it runs, also after the
+    # invocation ended (unlike a thread, a callable never serves anyone else).
+    release = threading.Event()
+    with ThreadPoolExecutor(1) as pool:
+        with invocation() as inv:
+            future = pool.submit(lambda: (release.wait(10), observe())[1])
+        release.set()
+        seen = future.result(10)
+    assert seen.invocation_id == inv.ctx.invocation_id and seen.parent_span_id == inv.span.span_id
+
+
 def test_a_thread_started_in_an_empty_context_carries_nothing():
-    # The recipe for a long-lived thread of the app's own that is started lazily inside an invocation.
+    # A long-lived thread of the app's own, started lazily inside an invocation, may also be started so.
     out = []
     with invocation():
         thread = threading.Thread(target=lambda: out.append(observe()))
