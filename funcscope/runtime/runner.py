@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping, Sequence
 from contextvars import Token
 from typing import Any
 
-from ..instrumentation import durable, http_streaming, outgoing, sigterm, threads
+from ..instrumentation import durable, http_streaming, outgoing, processes, sigterm, threads
 from ..instrumentation.logging import install_log_enrichment, uninstall_log_enrichment
 from ..middleware.durable import DurableMiddleware
 from ..middleware.flush import IdleFlushMiddleware, InvocationFlushMiddleware
@@ -364,11 +364,11 @@ def _end_elsewhere(active: _Active, reason: str) -> None:
 
 
 def _apply_process_wide(settings: Settings, configured: bool) -> None:
-    # Function wrapping, propagation and log enrichment patch process-wide things (how the worker loads functions,
-    # threading, concurrent.futures, the log record factory), so they are switched here, once per configuration,
-    # not per invocation. Every function is wrapped once the app called configure(), as the app-level extension
-    # runs for every function once configure() registered it. Function wrapping builds on this module, hence
-    # imported here.
+    # Function wrapping, propagation, log enrichment and child processes patch process-wide things (how the worker
+    # loads functions, threading, concurrent.futures, the log record factory, multiprocessing), so they are
+    # switched here, once per configuration, not per invocation. Every function is wrapped once the app called
+    # configure(), as the app-level extension runs for every function once configure() registered it. Function
+    # wrapping builds on this module, hence imported here.
     from ..instrumentation import function_wrapping
 
     if configured and settings.enabled:
@@ -384,6 +384,10 @@ def _apply_process_wide(settings: Settings, configured: bool) -> None:
         threads.instrument()
     else:
         threads.uninstrument()
+    if settings.enabled:
+        processes.instrument()
+    else:
+        processes.uninstrument()
     if settings.enabled and (settings.log_enrichment or settings.propagation):
         install_log_enrichment(fields=settings.log_enrichment)  # propagation needs the factory too (see there)
     else:
