@@ -129,13 +129,18 @@ def classify_binding_type(binding_type: str) -> Trigger:
 def classify_arguments(func_args: Mapping[str, object] | None) -> Trigger | None:
     """The trigger told by the `azure.functions` types among the arguments (with the argument it was told by),
     or None if none is recognised."""
-    if not func_args:
+    try:  # the arguments may be of any type, with any behaviour
+        if not func_args:
+            return None
+        values = [(k, v[0] if isinstance(v, list) and v else v) for k, v in func_args.items()]  # cardinality "many"
+        for arg_type, binding_type in _BY_ARGUMENT_TYPE:
+            for name, value in values:
+                if isinstance(value, arg_type):
+                    return replace(
+                        _BY_BINDING_TYPE[binding_type], argument=name, batch=isinstance(func_args[name], list)
+                    )
+    except Exception:
         return None
-    values = [(k, v[0] if isinstance(v, list) and v else v) for k, v in func_args.items()]  # cardinality "many"
-    for arg_type, binding_type in _BY_ARGUMENT_TYPE:
-        for name, value in values:
-            if isinstance(value, arg_type):
-                return replace(_BY_BINDING_TYPE[binding_type], argument=name, batch=isinstance(func_args[name], list))
     return None
 
 

@@ -6,9 +6,10 @@
 - `Downstream`: what a function calls out to: records each request's method, path and `traceparent`, and answers
   200 with the headers an Azure Storage client expects, so a real Azure SDK client can call it.
 
-The HTTP ones run a threaded HTTP server on an ephemeral port until `close()`. `hold()` makes every later POST wait
-(the client sees a server that does not answer) until `release()` or `close()`, to stand in for a slow backend;
-`refuse(status)` answers every later POST with that status (500, 429, ...), keeping what was refused in `refused`.
+The HTTP ones run a threaded HTTP server on an ephemeral port until `close()`, and keep every POST's raw body
+(`bodies`), for checks on what the exporters really sent. `hold()` makes every later POST wait (the client sees a
+server that does not answer) until `release()` or `close()`, to stand in for a slow backend; `refuse(status)`
+answers every later POST with that status (500, 429, ...), keeping what was refused in `refused`.
 `GET /_status` answers even while POSTs are held, so a child process can tell when its exporter is stuck.
 """
 
@@ -40,6 +41,7 @@ class Receiver:
         self.posts: list[str] = []  # paths of the POSTs accepted, in order
         self.refusing: int | None = None  # the status every POST gets, set by refuse()
         self.refused: list[tuple[str, bytes]] = []  # (path, body) of the POSTs refused, in order
+        self.bodies: list[bytes] = []  # every POST's body as it arrived (decompressed), in order
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -64,6 +66,8 @@ class Receiver:
                 body = self.rfile.read(int(length))
                 if "gzip" in (self.headers.get("Content-Encoding") or "").lower():
                     body = gzip.decompress(body)
+                with receiver._cond:
+                    receiver.bodies.append(body)
                 receiver._wait_if_held()
                 refusing = receiver.refusing
                 if refusing is not None:
