@@ -28,7 +28,7 @@ from .values import safe_str
 __all__ = ["DEFAULT_BUDGET_S", "Middleware", "Pipeline"]
 
 _FAILED = "funcscope.pipeline.failed"  # key in Invocation.state: middlewares whose before() raised
-DEFAULT_BUDGET_S = 0.1
+DEFAULT_BUDGET_S = 0.25
 _TIMED_RUNS = 50
 
 

@@ -154,7 +154,7 @@ class Settings:
     - `flush` (`FUNCSCOPE_FLUSH`, default "background"): when buffered telemetry is pushed out besides the batch
       processors' own schedule and the flush at stop: "background" after an idle gap, "invocation" also at the
       end of every invocation, which then waits for it (at most `flush_timeout_ms`).
-    - `middleware_budget_ms` (`FUNCSCOPE_MIDDLEWARE_BUDGET_MS`, default 100): a middleware that takes longer than
+    - `middleware_budget_ms` (`FUNCSCOPE_MIDDLEWARE_BUDGET_MS`, default 250): a middleware that takes longer than
       this in one invocation is reported once, by name and time (every invocation waits for the middlewares).
     - `connection_string` (configure only; default: `APPLICATIONINSIGHTS_CONNECTION_STRING`): the Application
       Insights connection string funcscope's Azure Monitor exporters send to.
@@ -185,7 +185,7 @@ class Settings:
     service_name: str | None = None
     flush_timeout_ms: int = 2000
     flush: str = "background"
-    middleware_budget_ms: int = 100
+    middleware_budget_ms: int = 250
     connection_string: str | None = None
     credential: Any = None
     opencensus: bool = False
@@ -240,7 +240,7 @@ class Settings:
                 env, ENV_PREFIX + "FLUSH", _parse_choice(FLUSH_MODES), f"one of {', '.join(FLUSH_MODES)}", "background"
             ),
             middleware_budget_ms=_env(
-                env, ENV_PREFIX + "MIDDLEWARE_BUDGET_MS", _parse_millis, "a whole number of milliseconds", 100
+                env, ENV_PREFIX + "MIDDLEWARE_BUDGET_MS", _parse_millis, "a whole number of milliseconds", 250
             ),
         )
 

@@ -32,7 +32,7 @@ from ..shared.settings import export_delay_ms
 from .azure_monitor import set_up_azure_monitor
 from .exporters import exporters_for
 from .flush import BoundedFlush, _flusher, set_export_delay_defaults
-from .forked import renew_after_fork
+from .forked import drop_metric_points_after_fork, renew_identity_after_fork
 from .logs import export_records, exports_logs, stop_exporting_records
 from .resource import build_resource
 from .sampling import sampler_finding
@@ -109,6 +109,7 @@ def setup_telemetry(
             report_once(("telemetry", "sampler"), finding)
         lp = logger_provider if logger_provider is not None else get_logger_provider()
         exported = _export_records_to(lp if _is_configured_logger_provider(lp) else None, export_logs)
+        drop_metric_points_after_fork(mp)  # funcscope records into it: a forked child's measurements must return
         return Telemetry(
             tp.get_tracer(INSTRUMENTATION_NAME, __version__),
             mp.get_meter(INSTRUMENTATION_NAME, __version__),
@@ -246,7 +247,8 @@ def _configure_providers(
         report_once(("telemetry", "sampler"), finding)
     if logger_provider is not None and not _export_records_to(logger_provider, True):
         logger_provider = None
-    renew_after_fork(tracer_provider, meter_provider, logger_provider)
+    renew_identity_after_fork(tracer_provider, meter_provider, logger_provider)
+    drop_metric_points_after_fork(meter_provider)
     return Telemetry(
         tracer_provider.get_tracer(INSTRUMENTATION_NAME, version),
         meter_provider.get_meter(INSTRUMENTATION_NAME, version),

@@ -25,17 +25,20 @@ pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="fork is POSIX-o
 APP = object()
 
 
+HANG_S = 15  # far longer than any check here takes, even on a loaded machine
+
+
 def _in_child(check) -> int:
-    """Fork; run `check()` in the child (which must return True) under a 20 s alarm; the child's exit code."""
+    """Fork; run `check()` in the child (which must return True); the child's exit code. A child still running
+    after HANG_S is hung (a lock left held at the fork): it is killed and the test fails."""
     pid = os.fork()
     if pid == 0:  # the child: never return into pytest
         code = 3
         try:
-            signal.alarm(20)  # a lock that stayed held would hang the child: it dies of SIGALRM instead
             code = 0 if check() else 1
         finally:
             os._exit(code)
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + HANG_S
     while time.monotonic() < deadline:
         done, status = os.waitpid(pid, os.WNOHANG)
         if done:
@@ -71,6 +74,51 @@ def test_locks_held_by_another_thread_at_the_fork_are_free_in_the_child():
             runner.start(child_ctx, {}, APP)
             runner.finish(child_ctx, None, APP)
             return runner.in_flight() == 0
+
+        assert _in_child(check) == 0
+    finally:
+        release.set()
+        holder.join(10)
+
+
+def _sdk_metric_locks(meter_provider):
+    # Where the SDK keeps its measurements, and the locks a measurement in progress holds.
+    for storage in meter_provider._measurement_consumer._reader_storages.values():
+        for matches in storage._instrument_view_instrument_matches.values():
+            for match in matches:
+                yield match._lock
+                for aggregation in match._attributes_aggregation.values():
+                    yield aggregation._lock
+
+
+def test_a_measurement_in_progress_at_the_fork_does_not_hang_the_child():
+    meter_provider = MeterProvider(metric_readers=[InMemoryMetricReader()])
+    runner = get_runner()
+    runner.configure(metrics=True, meter_provider=meter_provider)
+    runner.start(ctx := FakeContext(function_name="warm"), {}, APP)
+    runner.finish(ctx, None, APP)
+    locks = list(_sdk_metric_locks(meter_provider))
+    assert locks
+    held, release = threading.Event(), threading.Event()
+
+    def measuring():  # as another thread recording a duration at the moment of the fork
+        for lock in locks:
+            lock.acquire()
+        held.set()
+        release.wait(30)
+        for lock in locks:
+            lock.release()
+
+    holder = threading.Thread(target=measuring)
+    holder.start()
+    held.wait(10)
+    try:
+
+        def check():
+            child_ctx = FakeContext(function_name="warm")  # the same series: the same aggregation
+            runner.start(child_ctx, {}, APP)
+            runner.finish(child_ctx, None, APP)
+            return True
 
         assert _in_child(check) == 0
     finally:
