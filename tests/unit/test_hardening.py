@@ -49,6 +49,11 @@ def tallies(reader) -> dict[str, int]:
     return out
 
 
+def plain_runner(**options):
+    """A runner with only the span (and the given options): no process-wide patches."""
+    return reset_runner(Settings(metrics=False, propagation=False, log_enrichment=False, instrument=(), **options))
+
+
 def run(ctx, args=None, result=None, error=None):
     runner = get_runner()
     runner.start(ctx, args or {}, APP)
@@ -263,13 +268,10 @@ class RaisesAfter(Raises):
     ids=lambda e: type(e).__name__,
 )
 def test_a_middleware_raising_anything_is_isolated_and_reported(spans, caplog, error):
-    reset_runner(
-        Settings(
-            metrics=False,
-            propagation=False,
-            log_enrichment=False,
-            instrument=(),
-            middleware=(Raises(error), RaisesAfter(error)),
+    plain_runner(
+        middleware=(
+            Raises(error),
+            RaisesAfter(error),
         )
     )
     caplog.set_level(logging.WARNING, logger="funcscope")
@@ -282,13 +284,11 @@ def test_a_middleware_raising_anything_is_isolated_and_reported(spans, caplog, e
 
 
 def test_keyboard_interrupt_is_not_swallowed():
-    reset_runner(
-        Settings(
-            metrics=False,
-            propagation=False,
-            log_enrichment=False,
-            instrument=(),
-            middleware=(Raises(KeyboardInterrupt()),),
+    plain_runner(
+        middleware=(
+            Raises(
+                KeyboardInterrupt(),
+            ),
         )
     )
     ctx = FakeContext()
@@ -303,9 +303,7 @@ def test_a_middleware_cannot_change_the_arguments(caplog):
         def before(self, invocation):
             invocation.func_args["req"] = "replaced"
 
-    reset_runner(
-        Settings(metrics=False, propagation=False, log_enrichment=False, instrument=(), middleware=(Replaces(),))
-    )
+    plain_runner(middleware=(Replaces(),))
     caplog.set_level(logging.WARNING, logger="funcscope")
     args = {"req": "original"}
     ctx = FakeContext()
@@ -329,15 +327,12 @@ class Quick:
 
 
 def test_a_slow_middleware_is_reported_once_by_name_and_time(caplog):
-    reset_runner(
-        Settings(
-            metrics=False,
-            propagation=False,
-            log_enrichment=False,
-            instrument=(),
-            middleware_budget_ms=20,
-            middleware=(Quick(), Sleeps(0.1)),
-        )
+    plain_runner(
+        middleware_budget_ms=20,
+        middleware=(
+            Quick(),
+            Sleeps(0.1),
+        ),
     )
     caplog.set_level(logging.WARNING, logger="funcscope")
     for _ in range(4):
@@ -351,15 +346,12 @@ def test_a_slow_middleware_is_reported_once_by_name_and_time(caplog):
 
 def test_middlewares_within_budget_say_nothing(caplog):
     forget_reports()
-    reset_runner(
-        Settings(
-            metrics=False,
-            propagation=False,
-            log_enrichment=False,
-            instrument=(),
-            middleware_budget_ms=10_000,
-            middleware=(Quick(), Sleeps(0.001)),
-        )
+    plain_runner(
+        middleware_budget_ms=10_000,
+        middleware=(
+            Quick(),
+            Sleeps(0.001),
+        ),
     )
     caplog.set_level(logging.WARNING, logger="funcscope")
     for _ in range(5):
