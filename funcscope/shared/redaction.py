@@ -110,11 +110,21 @@ _verdicts: dict[str, bool] = {}  # name as written -> is_secret_name(name): name
 _MAX_VERDICTS = 4096
 
 
+_ESCAPE = re.compile(r"\\(?:u([0-9a-fA-F]{4})|U([0-9a-fA-F]{8})|x([0-9a-fA-F]{2}))")
+
+
+def _unescaped(match: re.Match[str]) -> str:
+    code = int(match[1] or match[2] or match[3], 16)
+    return chr(code) if code <= 0x10FFFF else ""
+
+
 def _words(name: str) -> list[str]:
     for _ in range(3):  # percent-encoding, even twice over
         if "%" not in name and "+" not in name:
             break
         name = unquote_plus(name)
+    if "\\" in name:  # a repr()'s escapes (an exception's message quotes its argument so): c\u200bode
+        name = _ESCAPE.sub(_unescaped, name)
     if not name.isascii():
         name = unicodedata.normalize("NFKC", name).translate(_LOOK_ALIKES)
         name = "".join(c for c in name if unicodedata.category(c) != "Cf")  # zero-width spaces, soft hyphens
@@ -148,7 +158,7 @@ def is_secret_name(name: str, *, strict: bool = False) -> bool:
 # A name and its `=` or `:`; the value after it is found by hand, so that names inside a value that is no secret
 # (`ValueError: token=...`) are still looked at. After `=` a value ends at whitespace or a delimiter; after `:`
 # (a header line, a dict's repr) it runs to the end of the line. Quoted values run to their closing quote.
-_NAME_SEP = re.compile(r"""(?P<name>[\w.%+\-\u00ad\u200b-\u200f\u2060\ufeff]+)(?P<q>["']?)[ \t]*(?P<op>[=:])[ \t]*""")
+_NAME_SEP = re.compile(r"""(?P<name>[\w.%+\\\-\u00ad\u200b-\u200f\u2060\ufeff]+)(?P<q>["']?)[ \t]*(?P<op>[=:])[ \t]*""")
 _VALUE_AFTER = {"=": re.compile(r"""[^\s;&,"'<>]*"""), ":": re.compile(r"""[^\r\n;,&"'<>]*""")}
 _URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://)[^\s/?#@\"'<>]+@")
 

@@ -135,6 +135,7 @@ def test_url_keeps_everything_else_as_it_was():
         f"jwt eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.{SECRET}",
         f"-----BEGIN RSA PRIVATE KEY-----\nMIIE{SECRET}\n-----END RSA PRIVATE KEY-----",
         f"ValueError: bad input token={SECRET}",  # a name inside the value of one that is no secret
+        str(KeyError(f"co\u200bde={SECRET}")),  # a repr()'s escape of an invisible character inside the name
     ],
 )
 def test_redact_text(text):
