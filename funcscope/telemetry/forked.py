@@ -28,19 +28,21 @@ from .resource import SERVICE_INSTANCE_ID, renew_process_instance_id
 
 __all__ = ["drop_metric_points_after_fork", "renew_identity_after_fork"]
 
-_registered: weakref.WeakSet[Any] = weakref.WeakSet()  # providers with a fork handler already
+# provider -> the fork handlers it has already (configure() may run many times, a handler stays forever)
+_registered: weakref.WeakKeyDictionary[Any, set[Callable[[Any], None]]] = weakref.WeakKeyDictionary()
 _registered_lock = threading.Lock()
 
 
 def _once_per_provider(provider: Any, after_fork_in_child: Callable[[Any], None]) -> None:
     # Registered after the provider exists, so it runs after the SDK's own fork handlers (which re-create the
-    # locks the SDK's methods take). Once per provider: configure() may run many times, a handler stays forever.
+    # locks the SDK's methods take).
     if not hasattr(os, "register_at_fork"):
         return
     with _registered_lock:
-        if provider in _registered:
+        handlers = _registered.setdefault(provider, set())
+        if after_fork_in_child in handlers:
             return
-        _registered.add(provider)
+        handlers.add(after_fork_in_child)
     ref = weakref.ref(provider)
 
     def handler() -> None:
@@ -51,7 +53,7 @@ def _once_per_provider(provider: Any, after_fork_in_child: Callable[[Any], None]
             except Exception as exc:
                 report_once(
                     ("fork", type(alive).__name__, type(exc).__name__),
-                    f"funcscope: could not renew the {type(alive).__name__} in a forked child ({exc!r}); its "
+                    f"could not renew the {type(alive).__name__} in a forked child ({exc!r}); its "
                     "first metric export may repeat the parent's points, or its telemetry carry the parent's "
                     "service.instance.id.",
                 )

@@ -55,7 +55,7 @@ def test_locks_held_by_another_thread_at_the_fork_are_free_in_the_child():
     runner.configure(metrics=True, meter_provider=MeterProvider(metric_readers=[reader]))
     runner.start(ctx := FakeContext(function_name="warm"), {}, APP)
     runner.finish(ctx, None, APP)
-    (tallies,) = [t for t in metrics_middleware._tallies.values() if t.active]
+    tallies = metrics_middleware._tallies[runner.telemetry.meter]
     held, release = threading.Event(), threading.Event()
 
     def hold():
