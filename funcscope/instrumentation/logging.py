@@ -29,6 +29,7 @@ from opentelemetry import trace
 from ..shared.current import current_invocation, in_started_thread
 from ..shared.diagnostics import report_once
 from ..shared.invocation import Invocation
+from .threads import runtime_invocation_vars
 
 __all__ = [
     "LOG_FIELDS",
@@ -118,11 +119,15 @@ def _claim_loop_thread(invocation: Invocation) -> None:
 
 def _release_started_thread(invocation: Invocation) -> None:
     # A thread the invocation started, logging after the invocation ended: the worker would still file the
-    # record under it by the thread-local id propagation set when the thread started. Clear it, on this thread.
+    # record under it by the thread-local id (and the 3.13+ proxy by the runtime's context variable) propagation
+    # set when the thread started. Clear them, on this thread and in its own context.
     try:
         storage = getattr(invocation.context, "thread_local_storage", None)
         if storage is not None and getattr(storage, "invocation_id", None) == invocation.invocation_id:
             storage.invocation_id = None
+        for var in runtime_invocation_vars():
+            if var.get(None) == invocation.invocation_id:
+                var.set(None)
     except Exception as exc:
         _report(exc)
 

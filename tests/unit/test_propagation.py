@@ -9,7 +9,9 @@ import contextvars
 import gc
 import logging
 import queue
+import sys
 import threading
+import types
 import weakref
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -371,6 +373,28 @@ def test_a_long_lived_thread_carries_its_invocation_only_until_it_ends(spans, ca
     assert [getattr(r, "invocation_id", None) for r in records] == fields
     later_spans = [s for s in spans.get_finished_spans() if s.name == "work"][1:]
     assert len(later_spans) == 2 and all(s.parent is None for s in later_spans)
+
+
+def test_a_long_lived_thread_releases_the_runtimes_invocation_variable(monkeypatch):
+    # On the Python 3.13+ worker the proxy files a record by the runtime's invocation_id_cv, which propagation
+    # sets in the work it carries: a long-lived thread's goes back to None once its invocation ended.
+    runtime = types.ModuleType("azure_functions_runtime")
+    runtime.invocation_id_cv = contextvars.ContextVar("invocation_id_cv", default=None)
+    monkeypatch.setitem(sys.modules, "azure_functions_runtime", runtime)
+    get_runner().configure(log_enrichment=False, propagation=True)
+
+    def job():
+        logging.getLogger("tests.propagation.consumer").warning("job")  # the record the proxy would file
+        return runtime.invocation_id_cv.get()
+
+    with invocation() as inv:
+        consumer = Consumer()
+        during = consumer.run(job)
+    try:
+        after = consumer.run(job)
+    finally:
+        consumer.stop()
+    assert (during, after) == (inv.ctx.invocation_id, None)
 
 
 def test_a_thread_started_after_its_invocation_ended_carries_nothing():
