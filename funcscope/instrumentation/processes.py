@@ -69,8 +69,7 @@ def _restore(options: dict[str, Any] | None, carrier: dict[str, str]) -> _ChildS
     except Exception as exc:
         report_once(
             ("processes", "child-setup", type(exc).__name__),
-            f"funcscope: could not set funcscope up in a child process ({safe_str(exc)}); what it records may not be "
-            "exported.",
+            f"could not set funcscope up in a child process ({safe_str(exc)}); what it records may not be exported.",
             exc=exc,
         )
     return _ChildSetup(options, carrier, fresh=True)
@@ -110,7 +109,7 @@ def _start(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str,
         except Exception as exc:
             report_once(
                 ("processes", "start", type(exc).__name__),
-                f"funcscope: could not prepare a child process ({safe_str(exc)}); it may export nothing.",
+                f"could not prepare a child process ({safe_str(exc)}); it may export nothing.",
             )
     return wrapped(*args, **kwargs)
 
@@ -134,7 +133,7 @@ class _FlushingQueue:
         try:
             _flush()
         except Exception as exc:
-            report_once(("processes", "flush", type(exc).__name__), f"funcscope: flush failed: {safe_str(exc)}")
+            report_once(("processes", "flush", type(exc).__name__), f"flush failed: {safe_str(exc)}")
         self._queue.put(obj)
 
     def __getattr__(self, name: str) -> Any:
@@ -171,7 +170,7 @@ def _bootstrap(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[
     except Exception as exc:
         report_once(
             ("processes", "child", type(exc).__name__),
-            f"funcscope: could not prepare this child process ({safe_str(exc)}); it may export nothing.",
+            f"could not prepare this child process ({safe_str(exc)}); it may export nothing.",
         )
     if context is None:
         return wrapped(*args, **kwargs)
