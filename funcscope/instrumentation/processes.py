@@ -82,14 +82,20 @@ def _target_of(process: Any) -> tuple[str | None, str | None]:
     return getattr(target, "__module__", None), getattr(target, "__name__", None)
 
 
+_PLAIN = (str, int, float, bool, type(None))
+
+
 def _plain_options() -> dict[str, Any]:
+    # The settings that can cross a process boundary: plain values. Providers, middlewares and a credential are
+    # objects of this process; a child sets up what it needs from the plain ones and the app settings.
     from ..runtime.runner import get_runner
 
     settings = get_runner().settings
+    options = {f.name: getattr(settings, f.name) for f in dataclasses.fields(settings)}
     return {
-        f.name: getattr(settings, f.name)
-        for f in dataclasses.fields(settings)
-        if f.name not in ("tracer_provider", "meter_provider", "logger_provider", "middleware")
+        name: value
+        for name, value in options.items()
+        if isinstance(value, _PLAIN) or (isinstance(value, tuple) and all(isinstance(v, str) for v in value))
     }
 
 
