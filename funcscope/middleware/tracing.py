@@ -45,7 +45,7 @@ from ..shared import attributes as attr
 from ..shared.diagnostics import report_once
 from ..shared.http import request_line, response_status
 from ..shared.invocation import Invocation, InvocationAbandoned
-from ..shared.messages import MessageBatch, read_messages
+from ..shared.messages import MAX_MESSAGE_ID_LENGTH, MessageBatch, read_messages
 from ..shared.redaction import redact_url
 from ..shared.triggers import Trigger
 from ..shared.values import MAX_MESSAGE_LENGTH, bounded_text, exception_attributes
@@ -62,7 +62,6 @@ _PROBLEM_WARNINGS = {
 
 MAX_URL_LENGTH = 8192  # what the Functions host accepts in a request line
 MAX_METHOD_LENGTH = 32
-MAX_MESSAGE_ID_LENGTH = 1024
 
 
 def http_status_of(result: object) -> int | None:

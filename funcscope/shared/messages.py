@@ -33,6 +33,9 @@ from opentelemetry.trace import Link
 
 from .diagnostics import report_once
 from .trace_context import span_context_of
+from .values import bounded_text
+
+MAX_MESSAGE_ID_LENGTH = 1024  # a message id from the producer, bounded before it reaches the SDK
 
 __all__ = ["MessageBatch", "read_messages"]
 
@@ -133,7 +136,9 @@ def _link(properties: Mapping[str, Any] | None, message_id: str | None, system: 
         if span_context is None:
             _report_unusable(key, traceparent, system)
             continue
-        return Link(span_context, {MESSAGING_MESSAGE_ID: message_id} if message_id else None)
+        if not isinstance(message_id, str) or not message_id:
+            return Link(span_context)
+        return Link(span_context, {MESSAGING_MESSAGE_ID: bounded_text(message_id, MAX_MESSAGE_ID_LENGTH)})
     return None
 
 
