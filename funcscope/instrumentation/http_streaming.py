@@ -37,7 +37,7 @@ from ..shared import attributes as attr
 from ..shared.current import current_invocation
 from ..shared.diagnostics import report_once
 from ..shared.invocation import Invocation
-from ..shared.redaction import redact_text
+from ..shared.values import record_exception
 from .threads import runtime_invocation_vars
 
 __all__ = ["InvocationStream", "instrument", "is_instrumented", "response_stream", "uninstrument"]
@@ -58,9 +58,7 @@ def _end_span(span: Span, outcome: str, first_byte_ns: int | None, start_ns: int
         if first_byte_ns is not None:
             span.set_attribute(attr.TIME_TO_FIRST_BYTE, (first_byte_ns - start_ns) / 1e9)
         if error is not None:
-            message = redact_text(str(error))
-            span.record_exception(error, attributes={"exception.message": message}, escaped=True)
-            span.set_status(Status(StatusCode.ERROR, f"{type(error).__name__}: {message}"))
+            record_exception(span, error)  # redacted and bounded, stack trace too
         elif outcome == "abandoned":
             span.set_status(Status(StatusCode.ERROR, "the response stream was never read"))
         span.end()

@@ -48,7 +48,7 @@ from ..shared.invocation import Invocation, InvocationAbandoned
 from ..shared.messages import MAX_MESSAGE_ID_LENGTH, MessageBatch, read_messages
 from ..shared.redaction import redact_url
 from ..shared.triggers import Trigger
-from ..shared.values import MAX_MESSAGE_LENGTH, bounded_text, exception_attributes
+from ..shared.values import bounded_text, record_exception
 
 __all__ = ["TraceMiddleware", "http_status_of"]
 
@@ -176,12 +176,7 @@ class TraceMiddleware:
                         span.set_attribute(attr.ABANDONED, abandoned.reason)
                         span.set_status(Status(StatusCode.ERROR, abandoned.reason))
                     else:
-                        # Not the SDK's record_exception: it writes the traceback (whose last line is the message)
-                        # unredacted, and raises when the exception's __str__ does.
-                        event = exception_attributes(exc)
-                        span.add_event("exception", event)
-                        description = f"{event['exception.type'].rpartition('.')[2]}: {event['exception.message']}"
-                        span.set_status(Status(StatusCode.ERROR, bounded_text(description, MAX_MESSAGE_LENGTH)))
+                        record_exception(span, exc)  # redacted, bounded; not the SDK's
                 finally:
                     span.end()
 

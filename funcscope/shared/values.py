@@ -10,6 +10,7 @@ funcscope takes from the worker, the trigger or the function's result or excepti
 from __future__ import annotations
 
 import traceback
+from typing import Any
 
 from .redaction import redact_text
 
@@ -20,6 +21,7 @@ __all__ = [
     "MAX_STACKTRACE_LENGTH",
     "bounded_text",
     "exception_attributes",
+    "record_exception",
     "exception_type_name",
     "in_int64",
     "redacted_text",
@@ -117,3 +119,15 @@ def exception_attributes(exc: BaseException) -> dict[str, str]:
         "exception.stacktrace": redacted_text(_stacktrace(exc), MAX_STACKTRACE_LENGTH),
         "exception.escaped": "True",
     }
+
+
+def record_exception(span: Any, exc: BaseException) -> None:
+    """Record `exc` on `span` as an `exception` event with `exception_attributes` and set its status to ERROR with
+    the same (redacted, bounded) message: the SDK's `record_exception` writes the traceback, whose last line is
+    the message, unredacted, and raises when the exception's `__str__` does."""
+    from opentelemetry.trace import Status, StatusCode
+
+    event = exception_attributes(exc)
+    span.add_event("exception", event)
+    description = f"{event['exception.type'].rpartition('.')[2]}: {event['exception.message']}"
+    span.set_status(Status(StatusCode.ERROR, bounded_text(description, MAX_MESSAGE_LENGTH)))

@@ -51,6 +51,7 @@ from opentelemetry.trace import Status, StatusCode
 from ...shared.diagnostics import report_once
 from ...shared.redaction import redact_text, redact_url
 from ...shared.trace_context import HostTraceContext
+from ...shared.values import MAX_MESSAGE_LENGTH, record_exception, redacted_text, safe_str
 
 __all__ = ["OpenCensusSpan", "OpenCensusTracer"]
 
@@ -260,10 +261,11 @@ class OpenCensusSpan(base_span.BaseSpan):  # type: ignore[misc]  # opencensus sh
     # -- internals ------------------------------------------------------------------------------------------------
 
     def _fail(self, exc: BaseException, record: bool = True) -> None:
-        message = redact_text(str(exc))
         if record:
-            self.otel_span.record_exception(exc, attributes={"exception.message": message}, escaped=True)
-        self.otel_span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {message}"))
+            record_exception(self.otel_span, exc)  # redacted and bounded, stack trace too
+        else:
+            message = redacted_text(safe_str(exc), MAX_MESSAGE_LENGTH)
+            self.otel_span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {message}"))
 
     def _end(self) -> bool:
         """End the OpenTelemetry span, once; True when this call ended it."""
