@@ -258,12 +258,15 @@ class TraceMiddleware:
         except KeyboardInterrupt:
             raise
         except BaseException as exc:
-            report_once(
-                ("tracing", "arguments", type(exc).__name__),
-                f"could not read the trigger's arguments of {invocation.function_name} ({type(exc).__name__}); its "
-                "spans go without the request's or message's attributes.",
-            )
+            _unreadable(invocation, "the trigger's arguments", "the request's or message's attributes", exc)
         return attributes
+
+
+def _unreadable(invocation: Invocation, what: str, without: str, exc: BaseException) -> None:
+    report_once(
+        ("tracing", what, type(exc).__name__),
+        f"could not read {what} of {invocation.function_name} ({type(exc).__name__}); its spans go without {without}.",
+    )
 
 
 def _request_attributes(line: tuple[object, object], attributes: dict[str, Any]) -> None:
@@ -295,11 +298,7 @@ def _messages_of(invocation: Invocation) -> MessageBatch | None:
     except KeyboardInterrupt:
         raise
     except BaseException as exc:
-        report_once(
-            ("tracing", "messages", type(exc).__name__),
-            f"could not read the messages of {invocation.function_name} ({type(exc).__name__}); its spans go "
-            "without links to their producers.",
-        )
+        _unreadable(invocation, "the messages", "links to their producers", exc)
         return None
 
 
