@@ -34,10 +34,11 @@ from types import FrameType
 from typing import Any
 
 from ..shared.diagnostics import report_once
+from ..shared.forksafe import unlocked_in_child
 
 __all__ = ["instrument", "uninstrument", "installed"]
 
-_lock = threading.Lock()
+_lock = unlocked_in_child(threading.Lock())
 _on_sigterm: Callable[[bool], None] | None = None  # called with True when the process stops right after
 _previous: Any = None  # the handler found when funcscope's was installed
 _installed = False
@@ -161,3 +162,25 @@ def _handle(signum: int, frame: FrameType | None) -> Any:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.raise_signal(signal.SIGTERM)
     return None
+
+
+def _after_fork_in_child() -> None:
+    # A forked child (a multiprocessing worker) keeps the handler but not the watcher thread, and its wakeup fd is
+    # the parent's pipe: a SIGTERM to the child would be read by the parent's watcher, which would send it on to
+    # the parent. The child gets a pipe and a watcher of its own (it is single-threaded here, and its main thread).
+    global _wakeup
+    if _wakeup is None:
+        return
+    read_end, write_end, before = _wakeup
+    _wakeup = None
+    with contextlib.suppress(OSError, ValueError):
+        signal.set_wakeup_fd(before)
+    for fd in (read_end, write_end):
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    if _installed:
+        _watch_wakeups()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
