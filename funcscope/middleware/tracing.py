@@ -177,6 +177,8 @@ class TraceMiddleware:
                         span.set_status(Status(StatusCode.ERROR, abandoned.reason))
                     else:
                         record_exception(span, exc)  # redacted, bounded; not the SDK's
+                        if invocation.trigger.is_http:  # what the host answers for a function that raised
+                            span.set_attribute(HTTP_RESPONSE_STATUS_CODE, 500)
                 finally:
                     span.end()
 

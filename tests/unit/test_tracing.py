@@ -92,6 +92,15 @@ def test_http_5xx_is_error(spans):
     assert span.status.status_code is StatusCode.ERROR and span.attributes["http.response.status_code"] == 503
 
 
+def test_an_http_function_that_raises_answered_500(spans):
+    """The host answers 500 for it: a request item (span_kind="trigger") shows that code, not 0."""
+    run(FakeContext(function_name="Orders"), {"req": http_request()}, error=RuntimeError("failed"))
+    run(FakeContext(function_name="Drain"), {"msg": func.QueueMessage(id="m-1", body=b"x")}, error=RuntimeError("no"))
+    http, queue = spans.get_finished_spans()
+    assert http.status.status_code is StatusCode.ERROR and http.attributes["http.response.status_code"] == 500
+    assert "http.response.status_code" not in queue.attributes
+
+
 def test_exception_is_recorded_redacted(spans):
     error = RuntimeError("cannot reach AccountKey=abc123== today")
     run(FakeContext(), {"msg": func.QueueMessage(id="m-1", body=b"x")}, error=error)
