@@ -10,13 +10,12 @@ from funcscope.runtime import reset_runner
 from funcscope.shared.settings import Settings
 
 from . import capture
+from .arrivals import HOST_TRACE
 from .receivers import AppInsightsReceiver, Downstream, OTLPReceiver
 
 APPS = Path(__file__).resolve().parent / "apps"
 V1_APP = APPS / "traced_v1"
 V2_APP = APPS / "traced_v2"
-
-HOST_TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 
 
 def host_parent(n: int, sampled: bool = True) -> str:

@@ -57,7 +57,7 @@ async def ahello(name: str) -> str:
 
 
 def quiet(name: str) -> None:
-    """A queue or timer function: one record from the body."""
+    """A queue, timer or plain HTTP function: one record from the body."""
     log.warning("%s: from the body", name)
 
 

@@ -10,14 +10,11 @@ child process (see test_export.py) whose exit handler flushes.
 
 from __future__ import annotations
 
-import json
-from collections import Counter
-from typing import Any
-
 import pytest
 
-from .conftest import APPS, HOST_TRACE
-from .receivers import AppInsightsReceiver, Downstream, OTLPGrpcReceiver
+from .arrivals import FUNCTIONS, check_app_insights, check_downstream, check_otlp, function_calls
+from .conftest import APPS
+from .receivers import OTLPGrpcReceiver
 from .test_export import FUNCTIONS_ENV, run_child
 
 V1 = APPS / "delivered_v1"
@@ -29,25 +26,14 @@ AT_EXIT = {
     "FUNCSCOPE_FLUSH_TIMEOUT_MS": "30000",
 }
 
-# function (v2 name, v1 name) -> (payload, trigger kind, outgoing calls it makes, log records it writes, fails)
-FUNCTIONS: dict[tuple[str, str], tuple[str, str, int, int, bool]] = {
-    ("hello", "Hello"): ("http", "http", 3, 2, False),  # requests, httpx in a thread, an Azure SDK call
-    ("ahello", "AsyncHello"): ("http", "http", 2, 2, False),  # httpx, aiohttp in a task
-    ("on_order", "Order"): ("queue", "queue", 0, 1, False),
-    ("tick", "Tick"): ("timer", "timer", 0, 1, False),
-    ("boom", "Boom"): ("http", "http", 0, 1, True),
-}
-REQUEST_UNDER_TRIGGER = {"http", "queue"}  # SERVER and CONSUMER spans are requests; a timer's is INTERNAL
-
 INVOKE = """
+from tests.integration.arrivals import host_parent, payload
+
 with Worker(APP, extensions_enabled=True, thread_count=2) as worker:
-    payloads = {"http": None, "queue": {"body": "one", "id": "order-1"}, "timer": {}}
     results = {}
     for n, (name, kind) in enumerate(ARGS["calls"], 1):
-        sampled = ARGS.get("sampled", True)
-        parent = f"00-{ARGS['host_trace']}-{n:016x}-{'01' if sampled else '00'}"
-        payload = http(name) if kind == "http" else payloads[kind]
-        results[f"{name}#{n}"] = worker.invoke(name, payload, trace_parent=parent)
+        parent = host_parent(n, ARGS.get("sampled", True))
+        results[f"{name}#{n}"] = worker.invoke(name, payload(name, kind), trace_parent=parent)
 telemetry = get_runner().telemetry
 from opentelemetry import trace
 report(
@@ -65,107 +51,6 @@ def invoke(tmp_path, app, calls, env, **args):
     return child
 
 
-def function_calls(version: str) -> list[tuple[str, str]]:
-    return [(names[version == "v1"], spec[0]) for names, spec in FUNCTIONS.items()]
-
-
-def span_tree(items: list[dict[str, Any]], id_of, parent_of, root_id: str) -> list[dict[str, Any]]:
-    """The items under `root_id` (children, their children, ...)."""
-    children: dict[str, list[dict[str, Any]]] = {}
-    for item in items:
-        children.setdefault(parent_of(item), []).append(item)
-    out, todo = [], [root_id]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            out.append(child)
-            todo.append(id_of(child))
-    return out
-
-
-def check_downstream(downstream: Downstream, client_span_ids: set[str], expected: int) -> None:
-    """Every outgoing call sent a traceparent in the host's trace naming the CLIENT span of that call."""
-    assert len(downstream.calls) == expected
-    for _, _, traceparent in downstream.calls:
-        assert traceparent is not None
-        _, trace_id, span_id, flags = traceparent.split("-")
-        assert (trace_id, flags) == (HOST_TRACE, "01") and span_id in client_span_ids
-
-
-def check_app_insights(receiver: AppInsightsReceiver, version: str, span_kind: str, logs_exported: bool) -> set[str]:
-    """Item types and counts per invocation; returns the ids of the HTTP dependency items (the CLIENT spans)."""
-    envelopes = [e for e in receiver.envelopes() if e["data"]["baseType"] != "MetricData"]
-    strays = [e for e in envelopes if e["tags"].get("ai.operation.id") != HOST_TRACE]
-    assert strays == [], json.dumps(strays, indent=1)[:3000]
-
-    def id_of(e):
-        return e["data"]["baseData"].get("id", "")
-
-    def parent_of(e):
-        return e["tags"].get("ai.operation.parentId", "")
-
-    http_ids: set[str] = set()
-    for n, (names, (_, trigger, calls, records, fails)) in enumerate(FUNCTIONS.items(), 1):
-        name = names[version == "v1"]
-        (item,) = [e for e in envelopes if parent_of(e) == f"{n:016x}" and e["data"]["baseType"] != "MessageData"]
-        data = item["data"]["baseData"]
-        assert data["name"].endswith(name) and data["properties"]["faas.name"] == name
-        expected_type = "RequestData" if span_kind == "trigger" and trigger in REQUEST_UNDER_TRIGGER else None
-        assert item["data"]["baseType"] == (expected_type or "RemoteDependencyData"), name
-        if expected_type is None:
-            assert data["type"] == "InProc", name  # an in-process dependency under the host's request
-        assert data["success"] is (not fails), name
-        under = span_tree(envelopes, id_of, parent_of, data["id"])
-        # the app's own records; the HTTP clients' and the Azure SDK's INFO records are exported too
-        mine = [e for e in under if e["data"]["baseData"].get("message", "").startswith(f"{name}: ")]
-        types = Counter(e["data"]["baseType"] for e in under if e["data"]["baseType"] != "MessageData")
-        http = [
-            e
-            for e in under
-            if e["data"]["baseType"] == "RemoteDependencyData" and e["data"]["baseData"]["type"] == "HTTP"
-        ]
-        assert len(http) == calls, (name, [e["data"]["baseData"]["name"] for e in under])
-        http_ids.update(e["data"]["baseData"]["id"] for e in http)
-        # the Azure SDK call is its own dependency, with the HTTP call under it
-        sdk = [e for e in under if e["data"]["baseData"].get("name") == "ContainerClient.exists"]
-        assert len(sdk) == (name in ("hello", "Hello")), name
-        expected = Counter(RemoteDependencyData=calls + len(sdk))
-        if fails:
-            expected["ExceptionData"] = 1
-        assert types == expected, (name, types)
-        assert len(mine) == (records if logs_exported else 0), name
-        for message in mine:
-            assert message["data"]["baseType"] == "MessageData"
-            assert parent_of(message) == data["id"]  # from the body, a thread or a task alike
-            assert message["data"]["baseData"]["properties"]["invocation_id"]
-    return http_ids
-
-
-def check_otlp(receiver: Any, version: str, span_kind: str, logs_exported: bool) -> set[str]:
-    """The same per invocation in the OTLP backend; returns the CLIENT span ids."""
-    spans = receiver.spans()
-    assert all(s["trace_id"] == HOST_TRACE for s in spans)
-    kinds = {"http": "SERVER", "queue": "CONSUMER", "timer": "INTERNAL"}
-    clients: set[str] = set()
-    records = [r for r in receiver.log_records() if r["scope"] == "app"]
-    for n, (names, (_, trigger, calls, count, fails)) in enumerate(FUNCTIONS.items(), 1):
-        name = names[version == "v1"]
-        (span,) = [s for s in spans if s["parent_span_id"] == f"{n:016x}"]
-        assert span["name"] == name and span["kind"] == (kinds[trigger] if span_kind == "trigger" else "INTERNAL")
-        assert span["status"] == ("ERROR" if fails else "UNSET")
-        under = span_tree(spans, lambda s: s["span_id"], lambda s: s["parent_span_id"], span["span_id"])
-        client_spans = [s for s in under if s["kind"] == "CLIENT"]
-        assert len(client_spans) == calls, (name, [s["name"] for s in under])
-        clients.update(s["span_id"] for s in client_spans)
-        mine = [r for r in records if r["body"].startswith(f"{name}: ")]
-        assert len(mine) == (count if logs_exported else 0), name
-        for record in mine:
-            assert (record["trace_id"], record["span_id"]) == (HOST_TRACE, span["span_id"])
-            assert record["attributes"]["function_name"] == name
-    if not logs_exported:
-        assert receiver.log_records() == []
-    return clients
-
-
 @pytest.mark.parametrize("span_kind", ["internal", "trigger"])
 @pytest.mark.parametrize("version", ["v2", "v1"])
 def test_one_invocation_in_application_insights_and_otlp(version, span_kind, app_insights, otlp, downstream, tmp_path):
@@ -180,11 +65,11 @@ def test_one_invocation_in_application_insights_and_otlp(version, span_kind, app
     }
     child = invoke(tmp_path, V1 if version == "v1" else V2, function_calls(version), env)
     assert child["exporters"] == ["azure-monitor", "otlp"] and child["sampler"] == "ParentBased"
-    assert list(child["ok"].values()) == [not spec[4] for spec in FUNCTIONS.values()]
+    assert list(child["ok"].values()) == [not f.raises for f in FUNCTIONS]  # a 503 is a response
     http_items = check_app_insights(app_insights, version, span_kind, logs_exported=True)
     client_spans = check_otlp(otlp, version, span_kind, logs_exported=True)
     assert http_items == client_spans  # the same calls, the same ids, in both backends
-    check_downstream(downstream, client_spans, expected=5)
+    check_downstream(downstream, client_spans)
 
 
 @pytest.mark.parametrize(
@@ -206,9 +91,6 @@ def test_log_items_under_each_logs_setting(logs, worker_mode, exported, app_insi
     invoke(tmp_path, V2, function_calls("v2"), env)
     check_app_insights(app_insights, "v2", "internal", logs_exported=exported)
     check_otlp(otlp, "v2", "internal", logs_exported=exported)
-    messages = [e["data"]["baseData"]["message"] for e in app_insights.envelopes("MessageData")]
-    ours = [m for m in messages if m.split(":", 1)[0] in {names[0] for names in FUNCTIONS}]
-    assert len(ours) == len(set(ours)) == (7 if exported else 0)  # none twice, though the distro has a handler too
 
 
 def test_otlp_over_grpc_with_a_per_signal_endpoint_and_protocol(otlp, downstream, tmp_path):
@@ -227,10 +109,10 @@ def test_otlp_over_grpc_with_a_per_signal_endpoint_and_protocol(otlp, downstream
         child = invoke(tmp_path, V2, function_calls("v2"), env)
         assert child["exporters"] == ["otlp"]
         client_spans = check_otlp(grpc_receiver, "v2", "internal", logs_exported=True)
-        check_downstream(downstream, client_spans, expected=5)
+        check_downstream(downstream, client_spans)
         assert grpc_receiver.metrics() == [] and "metrics" not in grpc_receiver.calls
     durations = {p["attributes"]["faas.name"] for p in otlp.metrics() if p["name"] == "faas.invoke_duration"}
-    assert durations == {names[0] for names in FUNCTIONS}
+    assert durations == {f.v2 for f in FUNCTIONS}
     assert otlp.spans() == [] and otlp.log_records() == []
 
 

@@ -35,3 +35,9 @@ def tick(timer: func.TimerRequest) -> None:
 def boom(req: func.HttpRequest) -> func.HttpResponse:
     delivered.boom("boom")
     return func.HttpResponse("never")
+
+
+@app.route(route="unavailable")
+def unavailable(req: func.HttpRequest) -> func.HttpResponse:
+    delivered.quiet("unavailable")
+    return func.HttpResponse("try again later", status_code=503)
