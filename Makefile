@@ -12,9 +12,11 @@ REALWORKER ?= ../shared/realworker
 WORKER_PYTHON ?= python3.11
 WORKER_VENV := .venv-worker
 WORKER_STAMP := $(WORKER_VENV)/.installed
-# The Durable Functions library and the FastAPI HTTP extension are there for the tests of those triggers.
+# The Durable Functions library and the FastAPI HTTP extension are there for the tests of those triggers; the HTTP
+# clients and an Azure SDK client for the tests of the dependencies a function's calls become.
 WORKER_PINS := "grpcio~=1.59.0" "protobuf~=4.25.3" "azure-functions==1.22.0b4" "python-dateutil~=2.9.0" \
-	requests azurefunctions-extensions-base azure-functions-durable azurefunctions-extensions-http-fastapi
+	requests httpx aiohttp azure-storage-blob azurefunctions-extensions-base azure-functions-durable \
+	azurefunctions-extensions-http-fastapi
 WORKER_SOURCES := $(shell find $(REALWORKER)/azure_functions_worker $(REALWORKER)/pyproject.toml -name '*.py' \
 	-o -name pyproject.toml 2>/dev/null)
 ifneq ($(wildcard $(REALWORKER)/azure_functions_worker),)
@@ -56,7 +58,7 @@ $(STAMP313): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/funcscope demo
 
-$(WORKER_STAMP): pyproject.toml tests/realworker/prepare_worker.py $(WORKER_SOURCES)
+$(WORKER_STAMP): Makefile pyproject.toml tests/realworker/prepare_worker.py $(WORKER_SOURCES)
 	$(WORKER_PYTHON) -m venv $(WORKER_VENV)
 	$(WORKER_VENV)/bin/python tests/realworker/prepare_worker.py $(REALWORKER) $(WORKER_VENV)/worker-src
 	$(WORKER_VENV)/bin/python -m pip install --quiet $(WORKER_PINS) $(WORKER_VENV)/worker-src \
