@@ -96,10 +96,15 @@ def app_records(messages: list[dict[str, Any]], version: str) -> list[dict[str, 
 
 
 def _workers_own(envelope: dict[str, Any]) -> bool:
-    """A record of the real worker's own (loading, invocation requests), exported with the app's under logs=export;
-    logged outside any invocation span, it has an operation id of zeros."""
-    properties = envelope["data"]["baseData"].get("properties") or {}
-    return envelope["data"]["baseType"] == "MessageData" and properties.get("logger_name") == "azure_functions_worker"
+    """A record the real worker logs itself (loading, invocation requests), exported with the app's under
+    logs=export, or one of the Azure SDK's lines about the live-metrics requests of the distro the worker sets up in
+    its OpenTelemetry mode. Logged outside any invocation span, they have an operation id of zeros."""
+    data = envelope["data"]["baseData"]
+    if envelope["data"]["baseType"] != "MessageData":
+        return False
+    return (data.get("properties") or {}).get("logger_name") == "azure_functions_worker" or (
+        "/QuickPulseService.svc/" in data.get("message", "")
+    )
 
 
 def check_app_insights(receiver: AppInsightsReceiver, version: str, span_kind: str, logs_exported: bool) -> set[str]:
