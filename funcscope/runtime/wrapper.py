@@ -13,12 +13,12 @@ signature asks for it, and the wrapper removes it again before calling a functio
 
 A function with a binding named `context` gets that binding's value under the name, and the worker hands it no
 Context at all: so it is with every Durable Functions orchestrator and entity, whose framework handle takes its
-trigger as `context`. The wrapper then traces the invocation with what it can know without one: the function's
-name, the invocation id the worker's log handler would name (the 3.13+ runtime's `invocation_id_cv`, the
-current task's invocation mark, the thread-local set around sync functions; a fresh id where there is none),
-and no host trace context, so the span starts a new trace; one message says so. The extension hooks get
-the Context whatever the function's parameters, so there (the classic worker with
-`PYTHON_ENABLE_WORKER_EXTENSIONS=1`) such spans join the host's trace.
+trigger as `context`. The worker builds the invocation's Context all the same, and the wrapper claims it by the
+invocation id the worker names while the function runs (the 3.13+ runtime's `invocation_id_cv`, the current
+task's invocation mark, the thread-local set around sync functions; `funcscope.instrumentation.worker_contexts`):
+so such an invocation joins the host's trace as any other. On a worker whose Context funcscope does not see, it
+is traced with what can be known without one: the function's name, that invocation id (a fresh one where there
+is none), no host trace context, so the span starts a new trace; one message says so.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 import wrapt
 
+from ..instrumentation import worker_contexts
 from ..instrumentation.threads import runtime_invocation_vars
 from ..shared.diagnostics import report_once
 from .runner import get_runner
@@ -119,27 +120,31 @@ def _current_invocation_id() -> str | None:
 
 
 class _StandInContext:
-    """An invocation's context as far as the wrapper knows it when the worker passes the function none."""
+    """An invocation's context as far as the wrapper knows it when it finds no Context the worker built."""
 
     __slots__ = ("function_name", "function_directory", "invocation_id", "trace_context", "retry_context")
 
-    def __init__(self, function_name: str) -> None:
+    def __init__(self, function_name: str, invocation_id: str | None) -> None:
         self.function_name = function_name
         self.function_directory = ""
-        self.invocation_id = _current_invocation_id() or str(uuid.uuid4())
+        self.invocation_id = invocation_id or str(uuid.uuid4())
         self.trace_context = None
         self.retry_context = None
 
 
-def _stand_in(function_name: str) -> _StandInContext:
+def _worker_context(function_name: str) -> Any:
+    """The Context the worker built for the running invocation of a function it passes none; else a stand-in."""
+    invocation_id = _current_invocation_id()
+    context = worker_contexts.claim(invocation_id)
+    if context is not None:
+        return context
     report_once(
         ("wrapper", "context-binding", function_name),
         f"{function_name} takes its trigger as 'context' (as every Durable Functions orchestrator and "
-        "entity does), so the worker passes it no Context: on this worker, which runs no extension hooks, its "
-        "invocations start new traces, without the host's trace context. The classic worker with "
-        "PYTHON_ENABLE_WORKER_EXTENSIONS=1 joins them to the host's trace.",
+        "entity does), so the worker passes it no Context, and funcscope found none the worker built for it: "
+        "its invocations start new traces, without the host's trace context.",
     )
-    return _StandInContext(function_name)
+    return _StandInContext(function_name, invocation_id)
 
 
 def wrap_function(
@@ -152,10 +157,12 @@ def wrap_function(
     `context_binding` names the function when a binding of it is called `context` (then no Context comes)."""
     signature = inspect.signature(fn)
     takes_context = "context" in signature.parameters
+    if context_binding is not None:
+        worker_contexts.expect(context_binding)
 
     def begin(kwargs: dict[str, Any]) -> tuple[Any, bool]:
         if context_binding is not None:
-            context: Any = _stand_in(context_binding)
+            context: Any = _worker_context(context_binding)
             return context, get_runner().start(context, kwargs, OWNER) is not None
         context = kwargs.get("context") if takes_context else kwargs.pop("context", None)
         if context is None:  # called outside the worker (a unit test, another function): nothing to trace
