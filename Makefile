@@ -12,11 +12,12 @@ REALWORKER ?= ../shared/realworker
 WORKER_PYTHON ?= python3.11
 WORKER_VENV := .venv-worker
 WORKER_STAMP := $(WORKER_VENV)/.installed
-# The Durable Functions library and the FastAPI HTTP extension are there for the tests of those triggers; the HTTP
-# clients and an Azure SDK client for the tests of the dependencies a function's calls become.
+# The Durable Functions library, the FastAPI HTTP extension and the SDK-type blob bindings are there for the tests
+# of those triggers; the HTTP clients and an Azure SDK client for the tests of the dependencies a function's calls
+# become.
 WORKER_PINS := "grpcio~=1.59.0" "protobuf~=4.25.3" "azure-functions==1.22.0b4" "python-dateutil~=2.9.0" \
 	requests httpx aiohttp azure-storage-blob azurefunctions-extensions-base azure-functions-durable \
-	azurefunctions-extensions-http-fastapi
+	azurefunctions-extensions-http-fastapi azurefunctions-extensions-bindings-blob
 WORKER_SOURCES := $(shell find $(REALWORKER)/azure_functions_worker $(REALWORKER)/pyproject.toml -name '*.py' \
 	-o -name pyproject.toml 2>/dev/null)
 ifneq ($(wildcard $(REALWORKER)/azure_functions_worker),)

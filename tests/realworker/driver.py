@@ -479,8 +479,29 @@ def _activity(fn: FunctionInfo, payload: dict[str, Any]) -> tuple[Any, dict[str,
     return _json(payload.get("input")), metadata
 
 
+def _blob(fn: FunctionInfo, payload: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+    # For a parameter of an SDK type the host sends model binding data, which the extension's converter makes
+    # the client from: the binding's connection setting, container and blob name (the path's {name} filled in).
+    _check_keys(fn, payload, {"container", "name"})
+    container, _, pattern = str(fn.trigger.get("path") or "").partition("/")
+    name = str(payload.get("name") or "sample.txt")
+    content = {
+        "Connection": fn.trigger.get("connection") or "AzureWebJobsStorage",
+        "ContainerName": payload.get("container") or container,
+        "BlobName": pattern.replace("{name}", name),
+    }
+    data = rpc.ModelBindingData(
+        version="1.0",
+        source="AzureStorageBlobs",
+        content_type="application/json",
+        content=json.dumps(content).encode("utf-8"),
+    )
+    return rpc.TypedData(model_binding_data=data), {"name": _string(name)}
+
+
 TRIGGERS = {
     "httpTrigger": _http,
+    "blobTrigger": _blob,
     "orchestrationTrigger": _durable_context,
     "entityTrigger": _durable_context,
     "activityTrigger": _activity,

@@ -1,6 +1,7 @@
 """Message triggers in the real classic worker, with the trigger metadata the Service Bus and Event Hubs
-extensions send (the driver builds it): links to the producers, batches, what the bindings say; with the hooks
-and with the wrapping (extensions off). The same app's records compared with the emulator's are at the end."""
+extensions send (the driver builds it): links to the producers, batches, what the bindings say; and an SDK-type
+blob trigger, whose `BlobClient` the worker's deferred binding makes from the model binding data the host sends;
+with the hooks and with the wrapping (extensions off)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,10 @@ CALLS = {
     ],
     "telemetry": {"body": "x", "properties": {"traceparent": PRODUCER}},
     "telemetry_batch": [{"body": "a", "properties": {"Diagnostic-Id": PRODUCER}}, {"body": "b"}],
+    "uploaded": {"name": "report.csv"},
+    "archived": {"name": "2024.tar"},
 }
+ENV = {"AzureWebJobsStorage": "UseDevelopmentStorage=true"}  # the clients are made from it and call nothing
 
 
 def _links(span):
@@ -31,7 +35,7 @@ def _links(span):
 
 @pytest.fixture(scope="module", params=[True, False], ids=["hooks", "wrapping"])
 def recorded(request, location):
-    with RealWorker(APP, extensions_enabled=request.param, thread_count=2, location=location) as worker:
+    with RealWorker(APP, extensions_enabled=request.param, thread_count=2, env=ENV, location=location) as worker:
         results = {}
         for name, payload in CALLS.items():
             trace_id, _, traceparent = new_trace()
@@ -39,11 +43,15 @@ def recorded(request, location):
             result.raise_for_exception()
             results[name] = (trace_id, result)
         spans = worker.spans()
-    return {name: (trace_id, the_span(spans, result.invocation_id)) for name, (trace_id, result) in results.items()}
+        logs = {log.invocation_id: log.message for log in worker.logs() if log.category == "messages_v2"}
+    return {
+        name: (trace_id, the_span(spans, result.invocation_id), logs.get(result.invocation_id))
+        for name, (trace_id, result) in results.items()
+    }
 
 
 def test_a_message_is_linked_to_its_producer(recorded):
-    trace_id, span = recorded["orders"]
+    trace_id, span, _ = recorded["orders"]
     assert span["trace_id"] == trace_id  # the host's trace: the producer is a link, not the parent
     assert _links(span) == [(PRODUCER_TRACE, PRODUCER_SPAN, {"messaging.message.id": "m-1"})]
     a = span["attributes"]
@@ -55,7 +63,7 @@ def test_a_message_is_linked_to_its_producer(recorded):
 
 
 def test_a_batch_is_one_span_with_a_link_per_message(recorded):
-    _, span = recorded["audit"]
+    _, span, _ = recorded["audit"]
     assert [attrs["messaging.message.id"] for *_, attrs in _links(span)] == ["a", "c"]  # legacy Request-Id: none
     a = span["attributes"]
     assert a["messaging.batch.message_count"] == 3
@@ -63,8 +71,20 @@ def test_a_batch_is_one_span_with_a_link_per_message(recorded):
 
 
 def test_event_hubs_properties_one_and_many(recorded):
-    _, span = recorded["telemetry"]
+    _, span, _ = recorded["telemetry"]
     assert [link[:2] for link in _links(span)] == [(PRODUCER_TRACE, PRODUCER_SPAN)]
     assert span["attributes"]["messaging.consumer.group.name"] == "cg"
-    _, batch = recorded["telemetry_batch"]
+    _, batch, _ = recorded["telemetry_batch"]
     assert len(batch["links"]) == 1 and batch["attributes"]["messaging.batch.message_count"] == 2
+
+
+@pytest.mark.parametrize(
+    ("name", "container", "said"),
+    [("uploaded", "uploads", "uploaded uploads/report.csv"), ("archived", "archive", "archived into archive")],
+)
+def test_an_sdk_type_argument_is_classified_by_its_binding(recorded, name, container, said):
+    trace_id, span, logged = recorded[name]
+    assert logged == said  # the function got the client the worker's deferred binding made
+    a = span["attributes"]
+    assert (a["faas.trigger"], a["faas.document.collection"]) == ("datasource", container)
+    assert span["trace_id"] == trace_id and span["status"] == "UNSET"

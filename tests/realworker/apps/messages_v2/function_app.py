@@ -1,14 +1,18 @@
-"""A v2 app with Service Bus and Event Hubs triggers, one message at a time and in batches."""
+"""A v2 app with Service Bus and Event Hubs triggers, one message at a time and in batches, and blob triggers of
+SDK types (`azurefunctions-extensions-bindings-blob`)."""
 
+import logging
 import typing
 
 import azure.functions as func
+import azurefunctions.extensions.bindings.blob as blob
 
 import funcscope
 
 funcscope.configure()
 
 app = func.FunctionApp()
+log = logging.getLogger("messages_v2")
 
 
 @app.service_bus_queue_trigger(arg_name="msg", queue_name="orders", connection="ServiceBusConnection")
@@ -39,3 +43,13 @@ async def telemetry(event: func.EventHubEvent) -> None:
 )
 def telemetry_batch(events: typing.List[func.EventHubEvent]) -> None:  # noqa: UP006 - as above
     pass
+
+
+@app.blob_trigger(arg_name="client", path="uploads/{name}", connection="AzureWebJobsStorage")
+def uploaded(client: blob.BlobClient) -> None:
+    log.info("uploaded %s/%s", client.container_name, client.blob_name)
+
+
+@app.blob_trigger(arg_name="container", path="archive/{name}", connection="AzureWebJobsStorage")
+def archived(container: blob.ContainerClient) -> None:
+    log.info("archived into %s", container.container_name)
