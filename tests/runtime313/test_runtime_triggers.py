@@ -90,15 +90,42 @@ def test_orchestrator_episodes_on_the_runtime(proxy, spans, caplog):
         results.append(result)
         if city is not None:
             history.scheduled("say_hello", step).completed(step, f"Hello {city}")
+    entity = Call(
+        "counter",
+        trace_parent=host_parent(9),
+        trigger=(
+            "context",
+            _string(
+                json.dumps(
+                    {
+                        "self": {"name": "counter", "key": "k"},
+                        "state": None,
+                        "exists": False,
+                        "batch": [{"name": "add"}],
+                    }
+                )
+            ),
+            {},
+        ),
+    )
+    (counted,) = app.invoke_many([entity])
+    assert counted.ok, counted.error
     finished = spans.get_finished_spans()
-    # The runtime passes the handle no Context (its trigger is `context`): the invocation id is the runtime's own
-    # (invocation_id_cv), the trace a new one.
+    # The runtime passes the handles no Context (their trigger is `context`): the wrapper claims the one the
+    # runtime built, so each invocation is the host's, in its trace, under its id.
     episodes = [span_of(finished, r.invocation_id) for r in results]
+    assert [(format(e.context.trace_id, "032x"), e.parent.span_id) for e in episodes] == [
+        (HOST_TRACE, n + 1) for n in range(3)
+    ]
     assert [e.attributes["azure.functions.durable.replayed_steps"] for e in episodes] == [0, 1, 2]
     assert {e.attributes["azure.functions.durable.instance_id"] for e in episodes} == {history.instance_id}
-    asks = [s.name for s in finished if s.name.startswith("ask ")]
-    assert asks == ["ask Tokyo", "ask Seattle"]  # replays left out
-    assert len([r for r in caplog.records if "takes its trigger as 'context'" in r.getMessage()]) == 1
+    asks = [s for s in finished if s.name.startswith("ask ")]
+    assert [s.name for s in asks] == ["ask Tokyo", "ask Seattle"]  # replays left out
+    assert [s.parent.span_id for s in asks] == [e.context.span_id for e in episodes[:2]]
+    counter = span_of(finished, counted.invocation_id)
+    assert (format(counter.context.trace_id, "032x"), counter.parent.span_id) == (HOST_TRACE, 10)
+    assert counter.attributes["azure.functions.durable.instance_id"] == "@counter@k"
+    assert not [r for r in caplog.records if "takes its trigger as 'context'" in r.getMessage()]
     assert get_runner().in_flight() == 0
 
 
