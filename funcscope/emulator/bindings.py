@@ -9,6 +9,8 @@ A payload is a dict describing the trigger data; every key is optional and has a
   dicts when the binding's cardinality is "many"
 - eventHubTrigger: body, enqueued_time, partition_key, sequence_number, offset, iothub_metadata, properties (the
   event's application properties); a list of such dicts when the binding's cardinality is "many"
+- kafkaTrigger: value, key, topic (else the binding's), partition, offset, timestamp, headers (the record's
+  headers, str to str, such as a producer's traceparent); a list of such dicts when the cardinality is "many"
 - timerTrigger: past_due, schedule_status, schedule
 - blobTrigger: data (or body), name, uri, length, blob_properties, metadata
 - eventGridTrigger: id, data, topic, subject, event_type, event_time, data_version (an Event Grid-schema event),
@@ -32,6 +34,7 @@ verbatim. Unknown trigger types receive the payload as is.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import functools
 import json
@@ -43,7 +46,18 @@ from typing import Any, Generic, TypeVar
 from urllib.parse import parse_qsl, urlsplit
 
 import azure.functions as func
-from azure.functions import _eventgrid, _eventhub, blob, durable_functions, eventgrid, http, queue, servicebus, timer
+from azure.functions import (
+    _eventgrid,
+    _eventhub,
+    blob,
+    durable_functions,
+    eventgrid,
+    http,
+    kafka,
+    queue,
+    servicebus,
+    timer,
+)
 from azure.functions.meta import Datum
 
 from .errors import EmulatorError
@@ -441,6 +455,64 @@ def _activity(name: str, binding: Mapping[str, Any], data: Mapping[str, Any]) ->
     return durable_functions.ActivityTriggerConverter.decode(Datum(value, "json"), trigger_metadata=metadata)
 
 
+def _kafka_record(name: str, binding: Mapping[str, Any], data: Any) -> dict[str, Any]:
+    # A record as the Kafka extension serialises it for an out-of-process worker (its KafkaEventData): the
+    # headers' bytes in base64.
+    if not isinstance(data, Mapping):
+        raise EmulatorError(
+            f"event in payload for kafkaTrigger function {name!r} must be a dict, got {type(data).__name__}"
+        )
+    p = _Payload(name, "kafkaTrigger", data, {"value", "key", "topic", "partition", "offset", "timestamp", "headers"})
+    headers = [
+        {"Key": k, "Value": base64.b64encode(v.encode("utf-8")).decode("ascii")}
+        for k, v in p.str_mapping("headers").items()
+    ]
+    return {
+        "Offset": p.get("offset", int, 0),
+        "Partition": p.get("partition", int, 0),
+        "Topic": p.get("topic", str) or str(binding.get("topic") or ""),
+        "Timestamp": (p.time("timestamp") or _now()).isoformat(),
+        "Key": p.get("key", str),
+        "Value": p.body("value").decode("utf-8", errors="replace"),
+        "Headers": headers,
+    }
+
+
+def _kafka(name: str, binding: Mapping[str, Any], data: Any) -> Any:
+    # The host sends each record as JSON, with its fields in the trigger metadata (per-record arrays for a
+    # batch); `azure.functions`' converter makes the KafkaEvent(s).
+    many = str(binding.get("cardinality", "one")).lower() == "many"
+    if isinstance(data, list) and not many:
+        raise EmulatorError(
+            f"payload for kafkaTrigger function {name!r} is a list, but the "
+            "binding's cardinality is 'one': pass a single event dict"
+        )
+    convert = kafka.KafkaTriggerConverter.decode
+    if not many:
+        record = _kafka_record(name, binding, data)
+        metadata = {
+            "Offset": _json_datum(record["Offset"]),
+            "Partition": _json_datum(record["Partition"]),
+            "Topic": Datum(record["Topic"], "string"),
+            "Timestamp": Datum(record["Timestamp"], "string"),
+            "Headers": _json_datum(record["Headers"]),
+        }
+        if record["Key"] is not None:
+            metadata["Key"] = Datum(record["Key"], "string")
+        return convert(Datum(json.dumps(record), "string"), trigger_metadata=metadata)
+    records = [_kafka_record(name, binding, item) for item in (data if isinstance(data, list) else [data])]
+    metadata = {
+        "OffsetArray": Datum(SimpleNamespace(sint64=[r["Offset"] for r in records]), "collection_sint64"),
+        "PartitionArray": _json_datum([r["Partition"] for r in records]),
+        "TopicArray": Datum(SimpleNamespace(string=[r["Topic"] for r in records]), "collection_string"),
+        "TimestampArray": _json_datum([r["Timestamp"] for r in records]),
+        "KeyArray": _json_datum([r["Key"] for r in records]),
+        "HeadersArray": _json_datum([r["Headers"] for r in records]),
+    }
+    bodies = SimpleNamespace(string=[json.dumps(r) for r in records])
+    return convert(Datum(bodies, "collection_string"), trigger_metadata=metadata)
+
+
 _Builder = Callable[[str, Mapping[str, Any], Any], Any]
 _BUILDERS: dict[str, _Builder] = {
     "httptrigger": _http,
@@ -450,13 +522,14 @@ _BUILDERS: dict[str, _Builder] = {
     "timertrigger": _timer,
     "blobtrigger": _blob,
     "eventgridtrigger": _event_grid,
+    "kafkatrigger": _kafka,
     "cosmosdbtrigger": _cosmos,
     "orchestrationtrigger": _durable_context,
     "entitytrigger": _durable_context,
     "activitytrigger": _activity,
 }
 _JSON_PAYLOADS = frozenset({"orchestrationtrigger", "entitytrigger"})  # a dict, or its JSON as a str
-_LIST_PAYLOADS = frozenset({"eventhubtrigger", "servicebustrigger", "cosmosdbtrigger"})
+_LIST_PAYLOADS = frozenset({"eventhubtrigger", "servicebustrigger", "kafkatrigger", "cosmosdbtrigger"})
 
 
 def builds_trigger(trigger_type: str) -> bool:

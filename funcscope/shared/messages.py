@@ -12,7 +12,11 @@ shows a message's properties:
 - Event Grid: a CloudEvents-schema event (`CloudEvent`) carries the distributed-tracing extension's `traceparent`
   and `tracestate` among its extension attributes; an Event Grid-schema event (`EventGridEvent`) has no place for
   them;
-- storage queues (`QueueMessage`): a queue message has no properties, so there is nothing to link.
+- Kafka (`KafkaEvent`): the record's headers, which the Kafka extension sends in the trigger metadata (`Headers`,
+  `HeadersArray` for a batch) as a list of `{"Key": ..., "Value": <the bytes, base64>}`; OpenTelemetry's Kafka
+  instrumentations write `traceparent` and `tracestate` there. A Kafka record has no message id;
+- storage queues (`QueueMessage`): a queue message is its text alone (the service keeps no properties or
+  metadata with it, and the Azure SDK's queue client writes none into the text), so there is nothing to link.
 
 Parsing is OpenTelemetry's W3C propagator. A missing, malformed or legacy context gives no link, never an error.
 A message without properties costs one attribute read.
@@ -20,6 +24,8 @@ A message without properties costs one attribute read.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -41,6 +47,8 @@ __all__ = ["MessageBatch", "read_messages"]
 
 _TRACEPARENT_KEYS = ("traceparent", "Diagnostic-Id")
 _TRACESTATE_KEY = "tracestate"
+_KAFKA_HEADERS = frozenset((*_TRACEPARENT_KEYS, _TRACESTATE_KEY))
+_MAX_HEADER_TEXT = 4096  # base64 of more than a traceparent and a W3C tracestate hold
 _CLOUD_EVENT: type | None = getattr(func, "CloudEvent", None)  # not in every azure-functions version
 _MISSING = object()
 
@@ -112,6 +120,28 @@ def _event_grid(event: object) -> tuple[Mapping[str, Any] | None, str | None]:
     return None, None
 
 
+def _kafka(event: object) -> tuple[Mapping[str, Any] | None, str | None]:
+    headers = event.headers if isinstance(event, func.KafkaEvent) else None
+    if not isinstance(headers, list) or not headers:
+        return None, None
+    found: dict[str, object] = {}
+    for header in headers:
+        key = header.get("Key") if isinstance(header, Mapping) else None
+        if key in _KAFKA_HEADERS:
+            found[key] = _header_text(header.get("Value"))
+    return found or None, None
+
+
+def _header_text(value: object) -> object:
+    # A header's bytes, base64 in the trigger metadata; what cannot be read stays as it is, and gives no link.
+    if not isinstance(value, str) or len(value) > _MAX_HEADER_TEXT:
+        return value
+    try:
+        return base64.b64decode(value, validate=True).decode("ascii")
+    except (binascii.Error, ValueError):
+        return value
+
+
 def _queue(message: object) -> tuple[Mapping[str, Any] | None, str | None]:
     return None, _text(message.id) if isinstance(message, func.QueueMessage) else None
 
@@ -121,6 +151,7 @@ _READERS: dict[str, _Reader] = {
     MessagingSystemValues.SERVICEBUS.value: _service_bus,
     MessagingSystemValues.EVENTHUBS.value: _event_hub,
     MessagingSystemValues.EVENTGRID.value: _event_grid,
+    MessagingSystemValues.KAFKA.value: _kafka,
     "azure.storage.queue": _queue,
 }
 

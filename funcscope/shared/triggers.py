@@ -113,7 +113,7 @@ _BY_ARGUMENT_TYPE: tuple[tuple[type, str], ...] = (
 )
 
 # The binding properties that name what a trigger reads, by binding type (function.json's camel case).
-_DESTINATION_KEYS = ("queueName", "topicName", "eventHubName")
+_DESTINATION_KEYS = ("queueName", "topicName", "eventHubName", "topic")  # "topic": Kafka
 _COLLECTION_KEYS = ("containerName", "collectionName")
 _SETTING_REFERENCE = re.compile(r"^%([^%]+)%$")
 

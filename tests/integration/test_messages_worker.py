@@ -52,6 +52,8 @@ def _calls(worker):
     cloud = {"specversion": "1.0", "id": "ce-1", "source": "/s", "type": "T", "data": {}, "traceparent": PRODUCER}
     call("grid", {"cloud_event": cloud}, 5)
     call("uploaded", {"name": "report.csv"}, 6)
+    call("clicks", {"value": "x", "offset": 7, "headers": {"traceparent": PRODUCER, "tracestate": "k=v"}}, 7)
+    call("clicks_batch", [{"value": "a", "headers": {"traceparent": PRODUCER}}, {"value": "b"}], 8)
 
 
 @pytest.mark.parametrize("model", sorted(MODELS))
@@ -87,6 +89,17 @@ def test_links_batches_and_binding_metadata(model):
     grid = span_of("grid")
     assert [link[:2] for link in grid["links"]] == [PRODUCER_IDS]
     assert grid["attributes"]["messaging.message.id"] == "ce-1"
+
+    clicks = span_of("clicks")  # the record's headers, base64 in the trigger metadata
+    assert [link[:2] for link in clicks["links"]] == [PRODUCER_IDS]
+    a = clicks["attributes"]
+    assert (a["messaging.system"], a["messaging.destination.name"], a["messaging.consumer.group.name"]) == (
+        "kafka",
+        "clicks",
+        "web",
+    )
+    clicks_batch = span_of("clicks_batch")
+    assert len(clicks_batch["links"]) == 1 and clicks_batch["attributes"]["messaging.batch.message_count"] == 2
 
     uploaded = span_of("uploaded")  # a BlobClient: classified by its binding, never by its type
     a = uploaded["attributes"]

@@ -65,9 +65,9 @@ def test_a_name_that_is_neither_a_function_nor_a_trigger():
 
 
 def test_a_trigger_the_emulator_cannot_build_needs_a_payload():
-    kafka = info("events", "kafkaTrigger")
-    with pytest.raises(PayloadError, match="cannot build a kafkaTrigger argument; pass --payload events=JSON"):
-        Payloads().for_function(kafka)
+    rabbit = info("events", "rabbitMQTrigger")
+    with pytest.raises(PayloadError, match="cannot build a rabbitMQTrigger argument; pass --payload events=JSON"):
+        Payloads().for_function(rabbit)
     given = Payloads.parse(['events={"value": 1}'])
-    given.resolve({"events": kafka})
-    assert given.for_function(kafka) == {"value": 1}
+    given.resolve({"events": rabbit})
+    assert given.for_function(rabbit) == {"value": 1}

@@ -89,7 +89,7 @@ def test_what_cannot_run_is_one_clear_message(args, message):
 def mixed_app(tmp_path):
     (tmp_path / "host.json").write_text('{"version": "2.0", "extensions": {"http": {"routePrefix": "x"}}}')
     for name, binding in {
-        "Events": {"type": "kafkaTrigger", "direction": "in", "name": "event"},
+        "Events": {"type": "rabbitMQTrigger", "direction": "in", "name": "event"},
         "Hello": {"type": "httpTrigger", "direction": "in", "name": "req"},
     }.items():
         folder = tmp_path / name
@@ -122,9 +122,9 @@ def test_nothing_is_skipped_silently(mixed_app):
     assert skipped["function"] == "Events" and "pass --payload Events=JSON" in skipped["reason"]
     assert not skipped["failed"]
     text = funcscope("run", str(mixed_app)).stdout
-    assert "Events                 kafkaTrigger       not invoked: the worker emulator cannot build" in text
+    assert "Events                 rabbitMQTrigger    not invoked: the worker emulator cannot build" in text
 
-    status, report = run_json(str(mixed_app), "--payload", 'kafka={"offset": 3}', "--payload", 'Hello={"url": 1}')
+    status, report = run_json(str(mixed_app), "--payload", 'rabbitmq={"offset": 3}', "--payload", 'Hello={"url": 1}')
     assert status == 1  # a payload given for a function that it cannot take is a failure
     assert [i["function"] for i in report["invocations"]] == ["Events"]
     assert "got {'offset': 3}" in report["invocations"][0]["logs"][0]["message"]

@@ -31,6 +31,7 @@ the worker prints goes to stderr or to the workers' output files. Commands (`op`
 from __future__ import annotations
 
 import asyncio
+import base64
 import itertools
 import json
 import os
@@ -457,6 +458,47 @@ def _service_bus(fn: FunctionInfo, payload: Any) -> tuple[Any, dict[str, Any]]:
     return rpc.TypedData(string=_body_bytes(payload.get("body")).decode("utf-8")), metadata
 
 
+def _kafka_record(fn: FunctionInfo, payload: dict[str, Any], now: str) -> dict[str, Any]:
+    _check_keys(fn, payload, {"value", "key", "partition", "offset", "headers"})
+    headers = payload.get("headers") or {}
+    return {  # as the Kafka extension serialises a record (KafkaEventData): a header's bytes in base64
+        "Offset": int(payload.get("offset", 0)),
+        "Partition": int(payload.get("partition", 0)),
+        "Topic": str(fn.trigger.get("topic") or ""),
+        "Timestamp": now,
+        "Key": payload.get("key"),
+        "Value": str(payload.get("value", "")),
+        "Headers": [{"Key": k, "Value": base64.b64encode(str(v).encode()).decode()} for k, v in headers.items()],
+    }
+
+
+def _kafka(fn: FunctionInfo, payload: Any) -> tuple[Any, dict[str, Any]]:
+    # As the Kafka extension binds: the record as JSON, its fields in the trigger metadata, or a batch's arrays
+    # of them (OffsetArray, HeadersArray, ...), one entry per record.
+    now = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime())
+    batch = _many(fn, payload)
+    if batch is not None:
+        records = [_kafka_record(fn, r, now) for r in batch]
+        metadata = {
+            "OffsetArray": rpc.TypedData(collection_sint64=rpc.CollectionSInt64(sint64=[r["Offset"] for r in records])),
+            "PartitionArray": _json([r["Partition"] for r in records]),
+            "TopicArray": rpc.TypedData(collection_string=rpc.CollectionString(string=[r["Topic"] for r in records])),
+            "TimestampArray": _json([r["Timestamp"] for r in records]),
+            "KeyArray": _json([r["Key"] for r in records]),
+            "HeadersArray": _json([r["Headers"] for r in records]),
+        }
+        return _strings([json.dumps(r).encode() for r in records]), metadata
+    record = _kafka_record(fn, payload, now)
+    metadata = {
+        "Offset": _json(record["Offset"]),
+        "Partition": _json(record["Partition"]),
+        "Topic": _string(record["Topic"]),
+        "Timestamp": _string(now),
+        "Headers": _json(record["Headers"]),
+    }
+    return rpc.TypedData(string=json.dumps(record)), metadata
+
+
 def _timer(fn: FunctionInfo, payload: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
     _check_keys(fn, payload, {"past_due", "schedule_status", "schedule"})
     info = {
@@ -507,6 +549,7 @@ TRIGGERS = {
     "activityTrigger": _activity,
     "queueTrigger": _queue,
     "eventHubTrigger": _event_hub,
+    "kafkaTrigger": _kafka,
     "serviceBusTrigger": _service_bus,
     "timerTrigger": _timer,
 }
@@ -519,7 +562,7 @@ def _input_data(fn: FunctionInfo, payload: Any) -> tuple[list[Any], dict[str, An
         raise DriverError(f"function {fn.name!r}: the driver sends no {kind!r} payload (it knows {sorted(TRIGGERS)})")
     if payload is not None and not isinstance(payload, (dict, list)):
         raise DriverError(f"payload for function {fn.name!r} must be an object, got {type(payload).__name__}")
-    if isinstance(payload, list) and build not in (_event_hub, _service_bus):
+    if isinstance(payload, list) and build not in (_event_hub, _kafka, _service_bus):
         raise DriverError(f"payload for function {fn.name!r} must be an object, got a list")
     data, metadata = build(fn, payload if isinstance(payload, list) else dict(payload or {}))
     return [protos.ParameterBinding(name=fn.trigger["name"], data=data)], metadata

@@ -23,6 +23,8 @@ CALLS = {
     ],
     "telemetry": {"body": "x", "properties": {"traceparent": PRODUCER}},
     "telemetry_batch": [{"body": "a", "properties": {"Diagnostic-Id": PRODUCER}}, {"body": "b"}],
+    "clicks": {"value": "x", "offset": 7, "headers": {"traceparent": PRODUCER, "tracestate": "k=v"}},
+    "clicks_batch": [{"value": "a", "headers": {"traceparent": PRODUCER}}, {"value": "b", "offset": 1}],
     "uploaded": {"name": "report.csv"},
     "archived": {"name": "2024.tar"},
 }
@@ -75,6 +77,21 @@ def test_event_hubs_properties_one_and_many(recorded):
     assert [link[:2] for link in _links(span)] == [(PRODUCER_TRACE, PRODUCER_SPAN)]
     assert span["attributes"]["messaging.consumer.group.name"] == "cg"
     _, batch, _ = recorded["telemetry_batch"]
+    assert len(batch["links"]) == 1 and batch["attributes"]["messaging.batch.message_count"] == 2
+
+
+def test_kafka_headers_one_and_many(recorded):
+    _, span, logged = recorded["clicks"]
+    assert logged == "click at offset 7"
+    assert [link[:2] for link in _links(span)] == [(PRODUCER_TRACE, PRODUCER_SPAN)]
+    a = span["attributes"]
+    assert (a["messaging.system"], a["messaging.destination.name"], a["messaging.consumer.group.name"]) == (
+        "kafka",
+        "clicks",
+        "web",
+    )
+    _, batch, logged = recorded["clicks_batch"]
+    assert logged == "clicks batch of 2"
     assert len(batch["links"]) == 1 and batch["attributes"]["messaging.batch.message_count"] == 2
 
 

@@ -3,6 +3,7 @@ metadata the extensions send: the apps and expectations of the emulator's tests 
 
 from __future__ import annotations
 
+import base64
 import json
 
 from funcscope.runtime import get_runner
@@ -73,6 +74,77 @@ def test_service_bus_message_and_batch_are_linked_to_their_producers(proxy, span
     audit = span_of(finished, results[1].invocation_id)
     assert audit.attributes["messaging.batch.message_count"] == 2 and len(audit.links) == 1
     assert audit.attributes["messaging.destination.subscription.name"] == "audit"
+
+
+def test_kafka_records_and_an_sdk_type_blob_on_the_runtime(proxy, spans, caplog):
+    app = proxy(APPS / "messages_v2", env=ENV)
+    header = [{"Key": "traceparent", "Value": base64.b64encode(PRODUCER.encode()).decode()}]
+    record = {"Offset": 7, "Partition": 0, "Topic": "clicks", "Timestamp": "2026-01-01T00:00:00Z", "Value": "x"}
+    one = Call(
+        "clicks",
+        trace_parent=host_parent(1),
+        trigger=(
+            "record",
+            _string(json.dumps({**record, "Headers": header})),
+            {"Offset": _json(7), "Partition": _json(0), "Topic": _string("clicks"), "Headers": _json(header)},
+        ),
+    )
+    strings = protos.FunctionRpc_pb2.CollectionString
+    batch = Call(
+        "clicks_batch",
+        trace_parent=host_parent(2),
+        trigger=(
+            "records",
+            protos.TypedData(collection_string=strings(string=[json.dumps(record), json.dumps(record)])),
+            {
+                "OffsetArray": protos.TypedData(
+                    collection_sint64=protos.FunctionRpc_pb2.CollectionSInt64(sint64=[1, 2])
+                ),
+                "PartitionArray": _json([0, 0]),
+                "TopicArray": protos.TypedData(collection_string=strings(string=["clicks", "clicks"])),
+                "TimestampArray": _json([record["Timestamp"]] * 2),
+                "KeyArray": _json([None, None]),
+                "HeadersArray": _json([header, []]),
+            },
+        ),
+    )
+    # For a parameter of an SDK type the host sends model binding data; the extension's converter makes the client.
+    content = {"Connection": "AzureWebJobsStorage", "ContainerName": "uploads", "BlobName": "report.csv"}
+    blob = Call(
+        "uploaded",
+        trace_parent=host_parent(3),
+        trigger=(
+            "client",
+            protos.TypedData(
+                model_binding_data=protos.FunctionRpc_pb2.ModelBindingData(
+                    version="1.0",
+                    source="AzureStorageBlobs",
+                    content_type="application/json",
+                    content=json.dumps(content).encode(),
+                )
+            ),
+            {"name": _string("report.csv")},
+        ),
+    )
+    results = app.invoke_many([one]) + app.invoke_many([batch]) + app.invoke_many([blob])
+    assert all(r.ok for r in results), [r.error for r in results]
+    finished = spans.get_finished_spans()
+    clicks = span_of(finished, results[0].invocation_id)
+    assert [(format(link.context.trace_id, "032x"), format(link.context.span_id, "016x")) for link in clicks.links] == [
+        (PRODUCER_TRACE, PRODUCER_SPAN)
+    ]
+    assert (clicks.attributes["messaging.system"], clicks.attributes["messaging.destination.name"]) == (
+        "kafka",
+        "clicks",
+    )
+    clicks_batch = span_of(finished, results[1].invocation_id)
+    assert clicks_batch.attributes["messaging.batch.message_count"] == 2 and len(clicks_batch.links) == 1
+    uploaded = span_of(finished, results[2].invocation_id)
+    assert (uploaded.attributes["faas.trigger"], uploaded.attributes["faas.document.collection"]) == (
+        "datasource",
+        "uploads",
+    )
+    assert "uploaded uploads/report.csv" in [r.getMessage() for r in caplog.records]  # the BlobClient the runtime made
 
 
 def test_orchestrator_episodes_on_the_runtime(proxy, spans, caplog):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 
+import azure.functions as func
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -39,6 +40,7 @@ EH_ONE = {"type": "eventHubTrigger", "name": "event", "eventHubName": "telemetry
 EH_MANY = {**EH_ONE, "name": "events", "cardinality": "many"}
 EG = {"type": "eventGridTrigger", "name": "event"}
 QUEUE = {"type": "queueTrigger", "name": "msg", "queueName": "%ORDERS_QUEUE%"}
+KAFKA = {"type": "kafkaTrigger", "name": "event", "topic": "orders", "brokerList": "b:9092"}
 
 
 def _link_ids(batch):
@@ -128,6 +130,34 @@ def test_event_grid_cloud_event_extension_and_event_grid_schema():
     assert _link_ids(batch) == [(PRODUCER_TRACE, PRODUCER_SPAN)] and batch.message_id == "ce-1"
     plain = read_messages(build_trigger("f", EG, {"id": "eg-1"}), "eventgrid")
     assert plain.links == () and plain.message_id == "eg-1"
+
+
+def test_kafka_headers_one_and_many():
+    event = build_trigger("f", KAFKA, {"value": "x", "headers": {"traceparent": TRACEPARENT, "tracestate": "k=v"}})
+    (link,) = read_messages(event, "kafka").links
+    assert format(link.context.span_id, "016x") == PRODUCER_SPAN and link.context.trace_state.get("k") == "v"
+    assert not link.attributes  # a Kafka record has no message id
+    events = build_trigger(
+        "f",
+        {**KAFKA, "name": "events", "cardinality": "many"},
+        [{"value": "a", "headers": {"traceparent": OTHER, "region": "eu"}}, {"value": "b"}],
+    )
+    batch = read_messages(events, "kafka")
+    assert batch.count == 2 and _link_ids(batch) == [("11111111111111111111111111111111", "2222222222222222")]
+    assert read_messages(build_trigger("f", KAFKA, {"value": "x", "headers": {"region": "eu"}}), "kafka").links == ()
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [[{"Key": "traceparent", "Value": "not base64!"}], [{"Key": "traceparent", "Value": "x" * 5000}], ["odd"], "x"],
+    ids=["not-base64", "oversized", "not-a-header", "not-a-list"],
+)
+def test_kafka_headers_that_cannot_be_read_give_no_link(headers, caplog):
+    caplog.set_level(logging.INFO, logger="funcscope")
+    event = func.KafkaEvent(body=b"", headers=headers)  # as the converter makes it from what the host sent
+    for _ in range(3):
+        assert read_messages(event, "kafka").links == ()
+    assert len([r for r in caplog.records if r.name == "funcscope"]) <= 1
 
 
 def test_queue_message_has_an_id_and_nothing_to_link():

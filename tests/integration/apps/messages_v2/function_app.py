@@ -1,4 +1,5 @@
-"""A v2 test app with message triggers, one at a time and in batches, and an SDK-type blob trigger."""
+"""A v2 test app with message triggers (Service Bus, Event Hubs, Event Grid, Kafka), one at a time and in
+batches, and an SDK-type blob trigger."""
 
 import logging
 import typing
@@ -55,3 +56,13 @@ def grid(event: func.EventGridEvent) -> None:
 def uploaded(client: blob.BlobClient) -> None:
     # An SDK type funcscope does not import: the binding metadata says it is a blob trigger on "uploads".
     log.info("uploaded %s/%s", client.container_name, client.blob_name)
+
+
+@app.kafka_trigger(arg_name="record", topic="clicks", broker_list="BrokerList", consumer_group="web")
+def clicks(record: func.KafkaEvent) -> None:
+    log.info("click at offset %s", record.offset)
+
+
+@app.kafka_trigger(arg_name="records", topic="clicks", broker_list="BrokerList", cardinality=func.Cardinality.MANY)
+def clicks_batch(records: typing.List[func.KafkaEvent]) -> None:  # noqa: UP006 - as above
+    log.info("clicks batch of %d", len(records))

@@ -1,4 +1,4 @@
-"""A v2 app with Service Bus and Event Hubs triggers, one message at a time and in batches, and blob triggers of
+"""A v2 app with Service Bus, Event Hubs and Kafka triggers, one message at a time and in batches, and blob triggers of
 SDK types (`azurefunctions-extensions-bindings-blob`)."""
 
 import logging
@@ -53,3 +53,13 @@ def uploaded(client: blob.BlobClient) -> None:
 @app.blob_trigger(arg_name="container", path="archive/{name}", connection="AzureWebJobsStorage")
 def archived(container: blob.ContainerClient) -> None:
     log.info("archived into %s", container.container_name)
+
+
+@app.kafka_trigger(arg_name="record", topic="clicks", broker_list="BrokerList", consumer_group="web")
+def clicks(record: func.KafkaEvent) -> None:
+    log.info("click at offset %s", record.offset)
+
+
+@app.kafka_trigger(arg_name="records", topic="clicks", broker_list="BrokerList", cardinality=func.Cardinality.MANY)
+def clicks_batch(records: typing.List[func.KafkaEvent]) -> None:  # noqa: UP006 - as above
+    log.info("clicks batch of %d", len(records))
