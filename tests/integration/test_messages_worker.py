@@ -54,6 +54,7 @@ def _calls(worker):
     call("uploaded", {"name": "report.csv"}, 6)
     call("clicks", {"value": "x", "offset": 7, "headers": {"traceparent": PRODUCER, "tracestate": "k=v"}}, 7)
     call("clicks_batch", [{"value": "a", "headers": {"traceparent": PRODUCER}}, {"value": "b"}], 8)
+    call("carts", {"documents": [{"id": "c1"}]}, 9)
 
 
 @pytest.mark.parametrize("model", sorted(MODELS))
@@ -100,6 +101,9 @@ def test_links_batches_and_binding_metadata(model):
     )
     clicks_batch = span_of("clicks_batch")
     assert len(clicks_batch["links"]) == 1 and clicks_batch["attributes"]["messaging.batch.message_count"] == 2
+
+    a = span_of("carts")["attributes"]
+    assert (a["faas.trigger"], a["faas.document.collection"]) == ("datasource", "carts")
 
     uploaded = span_of("uploaded")  # a BlobClient: classified by its binding, never by its type
     a = uploaded["attributes"]

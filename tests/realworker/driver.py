@@ -499,6 +499,27 @@ def _kafka(fn: FunctionInfo, payload: Any) -> tuple[Any, dict[str, Any]]:
     return rpc.TypedData(string=json.dumps(record)), metadata
 
 
+def _event_grid(fn: FunctionInfo, payload: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+    # An Event Grid-schema event, as JSON.
+    _check_keys(fn, payload, {"id", "subject", "event_type", "data"})
+    event = {
+        "id": str(payload.get("id") or uuid.uuid4()),
+        "topic": "/subscriptions/s/resourceGroups/g/providers/Microsoft.EventGrid/topics/t",
+        "subject": str(payload.get("subject", "orders/1")),
+        "eventType": str(payload.get("event_type", "Orders.Created")),
+        "eventTime": time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime()),
+        "dataVersion": "1.0",
+        "data": payload.get("data") or {},
+    }
+    return _json(event), {}
+
+
+def _cosmos(fn: FunctionInfo, payload: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+    # The changed documents, as one JSON list.
+    _check_keys(fn, payload, {"documents"})
+    return _json(list(payload.get("documents") or [])), {}
+
+
 def _timer(fn: FunctionInfo, payload: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
     _check_keys(fn, payload, {"past_due", "schedule_status", "schedule"})
     info = {
@@ -544,6 +565,8 @@ def _blob(fn: FunctionInfo, payload: dict[str, Any]) -> tuple[Any, dict[str, Any
 TRIGGERS = {
     "httpTrigger": _http,
     "blobTrigger": _blob,
+    "cosmosDBTrigger": _cosmos,
+    "eventGridTrigger": _event_grid,
     "orchestrationTrigger": _durable_context,
     "entityTrigger": _durable_context,
     "activityTrigger": _activity,

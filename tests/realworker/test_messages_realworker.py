@@ -25,6 +25,8 @@ CALLS = {
     "telemetry_batch": [{"body": "a", "properties": {"Diagnostic-Id": PRODUCER}}, {"body": "b"}],
     "clicks": {"value": "x", "offset": 7, "headers": {"traceparent": PRODUCER, "tracestate": "k=v"}},
     "clicks_batch": [{"value": "a", "headers": {"traceparent": PRODUCER}}, {"value": "b", "offset": 1}],
+    "grid": {"id": "eg-1"},
+    "carts": {"documents": [{"id": "c1"}, {"id": "c2"}]},
     "uploaded": {"name": "report.csv"},
     "archived": {"name": "2024.tar"},
 }
@@ -93,6 +95,20 @@ def test_kafka_headers_one_and_many(recorded):
     _, batch, logged = recorded["clicks_batch"]
     assert logged == "clicks batch of 2"
     assert len(batch["links"]) == 1 and batch["attributes"]["messaging.batch.message_count"] == 2
+
+
+def test_event_grid_and_cosmos_db(recorded):
+    trace_id, grid, logged = recorded["grid"]
+    assert logged == "grid event eg-1" and grid["trace_id"] == trace_id
+    a = grid["attributes"]
+    assert (a["messaging.system"], a["messaging.message.id"]) == ("eventgrid", "eg-1")
+    assert grid["links"] == []  # the Event Grid schema has no place for a producer's context
+    _, carts, logged = recorded["carts"]
+    assert logged == "2 carts changed"
+    assert (carts["attributes"]["faas.trigger"], carts["attributes"]["faas.document.collection"]) == (
+        "datasource",
+        "carts",
+    )
 
 
 @pytest.mark.parametrize(

@@ -147,6 +147,75 @@ def test_kafka_records_and_an_sdk_type_blob_on_the_runtime(proxy, spans, caplog)
     assert "uploaded uploads/report.csv" in [r.getMessage() for r in caplog.records]  # the BlobClient the runtime made
 
 
+def test_event_hubs_a_cloud_event_and_cosmos_db_on_the_runtime(proxy, spans):
+    app = proxy(APPS / "messages_v2", env=ENV)
+    event = Call(
+        "telemetry",
+        trace_parent=host_parent(1),
+        trigger=(
+            "event",
+            _string("x"),
+            {
+                "Properties": _json({"traceparent": PRODUCER}),
+                "SystemProperties": _json({"x-opt-sequence-number": 3}),
+                "SequenceNumber": _json(3),
+                "Offset": _string("0"),
+            },
+        ),
+    )
+    cloud = {"specversion": "1.0", "id": "ce-1", "source": "/s", "type": "T", "data": {}, "traceparent": PRODUCER}
+    grid = Call("grid", trace_parent=host_parent(2), trigger=("event", _json(cloud), {}))
+    carts = Call("carts", trace_parent=host_parent(3), trigger=("docs", _json([{"id": "c1"}]), {}))
+    results = app.invoke_many([event]) + app.invoke_many([grid]) + app.invoke_many([carts])
+    assert all(r.ok for r in results), [r.error for r in results]
+    finished = spans.get_finished_spans()
+    for result, system in zip(results[:2], ["eventhubs", "eventgrid"], strict=True):
+        span = span_of(finished, result.invocation_id)
+        assert format(span.context.trace_id, "032x") == HOST_TRACE and span.attributes["messaging.system"] == system
+        assert [(format(link.context.span_id, "016x")) for link in span.links] == [PRODUCER_SPAN]
+    assert span_of(finished, results[0].invocation_id).attributes["messaging.destination.name"] == "telemetry-hub"
+    assert span_of(finished, results[1].invocation_id).attributes["messaging.message.id"] == "ce-1"
+    a = span_of(finished, results[2].invocation_id).attributes
+    assert (a["faas.trigger"], a["faas.document.collection"]) == ("datasource", "carts")
+
+
+def test_storage_queue_and_timer_on_the_runtime(proxy, spans):
+    app = proxy(APPS / "traced_v2", env=ENV)
+    now = "2026-01-01T00:00:00+00:00"
+    queue = Call(
+        "on_order",
+        trace_parent=host_parent(1),
+        trigger=(
+            "msg",
+            _string("order"),
+            {
+                "Id": _string("q-1"),
+                "DequeueCount": _json(1),
+                "InsertionTime": _string(now),
+                "ExpirationTime": _string(now),
+                "NextVisibleTime": _string(now),
+                "PopReceipt": _string("r"),
+            },
+        ),
+    )
+    timer = Call(
+        "tick", trace_parent=host_parent(2), trigger=("timer", _json({"Schedule": {}, "IsPastDue": False}), {})
+    )
+    results = app.invoke_many([queue]) + app.invoke_many([timer])
+    assert all(r.ok for r in results), [r.error for r in results]
+    finished = spans.get_finished_spans()
+    order, tick = (span_of(finished, r.invocation_id) for r in results)
+    a = order.attributes
+    assert (a["messaging.system"], a["messaging.destination.name"], a["messaging.message.id"]) == (
+        "azure.storage.queue",
+        "orders",
+        "q-1",
+    )
+    assert order.links == ()  # nothing in a queue message to link
+    assert tick.attributes["faas.trigger"] == "timer"
+    assert {format(s.context.trace_id, "032x") for s in (order, tick)} == {HOST_TRACE}
+
+
 def test_orchestrator_episodes_on_the_runtime(proxy, spans, caplog):
     app = proxy(APPS / "durable_v2")
     history = History("hello_sequence", ["Tokyo", "Seattle"])

@@ -1,5 +1,5 @@
 """A v2 test app with message triggers (Service Bus, Event Hubs, Event Grid, Kafka), one at a time and in
-batches, and an SDK-type blob trigger."""
+batches, a Cosmos DB trigger and an SDK-type blob trigger."""
 
 import logging
 import typing
@@ -66,3 +66,14 @@ def clicks(record: func.KafkaEvent) -> None:
 @app.kafka_trigger(arg_name="records", topic="clicks", broker_list="BrokerList", cardinality=func.Cardinality.MANY)
 def clicks_batch(records: typing.List[func.KafkaEvent]) -> None:  # noqa: UP006 - as above
     log.info("clicks batch of %d", len(records))
+
+
+@app.cosmos_db_trigger(
+    arg_name="docs",
+    database_name="shop",
+    container_name="carts",
+    connection="CosmosConnection",
+    lease_container_name="leases",
+)
+def carts(docs: func.DocumentList) -> None:
+    log.info("%d carts changed", len(docs))

@@ -1,5 +1,5 @@
-"""A v2 app with Service Bus, Event Hubs and Kafka triggers, one message at a time and in batches, and blob triggers of
-SDK types (`azurefunctions-extensions-bindings-blob`)."""
+"""A v2 app with message triggers (Service Bus, Event Hubs, Kafka, Event Grid), one message at a time and in batches,
+a Cosmos DB trigger and blob triggers of SDK types (`azurefunctions-extensions-bindings-blob`)."""
 
 import logging
 import typing
@@ -63,3 +63,19 @@ def clicks(record: func.KafkaEvent) -> None:
 @app.kafka_trigger(arg_name="records", topic="clicks", broker_list="BrokerList", cardinality=func.Cardinality.MANY)
 def clicks_batch(records: typing.List[func.KafkaEvent]) -> None:  # noqa: UP006 - as above
     log.info("clicks batch of %d", len(records))
+
+
+@app.event_grid_trigger(arg_name="event")
+def grid(event: func.EventGridEvent) -> None:
+    log.info("grid event %s", event.id)
+
+
+@app.cosmos_db_trigger(
+    arg_name="docs",
+    database_name="shop",
+    container_name="carts",
+    connection="CosmosConnection",
+    lease_container_name="leases",
+)
+def carts(docs: func.DocumentList) -> None:
+    log.info("%d carts changed", len(docs))
