@@ -14,7 +14,10 @@ does around each runtime call is reproduced here from its source, and nothing mo
 - before `invocation_request` the proxy records the invocation id as the process's last one, marks the
   request's task with it, and registers it for the loop thread;
 - its log handler names a record's invocation by a rule, reproduced in `dispatcher_invocation_id` (the gRPC
-  proxy) and `bridge_invocation_id` (R2P2).
+  proxy) and `bridge_invocation_id` (R2P2);
+- with HTTP streaming (an HTTP extension the app imports) the runtime starts the extension's web server on the
+  proxy's loop and names it in the init response's `HttpUri`: the host then sends each HTTP request there, with
+  its invocation id in `x-ms-invocation-id`, beside the invocation request, and reads the response as it streams.
 
 The protobuf messages are the runtime's own generated `FunctionRpc` module, shipped in the
 `azure-functions-runtime-v1` wheel (under `tests/protos`, the same shape as the proxy's `proxy_worker.protos`);
@@ -46,6 +49,7 @@ from funcscope.instrumentation import sigterm
 PROTOS_PACKAGE = "_functions_rpc_protos"
 RUNTIMES = {"v2": "azure_functions_runtime", "v1": "azure_functions_runtime_v1"}
 SCRIPT_ROOT = "AzureWebJobsScriptRoot"
+HTTP_EXTENSIONS = "azurefunctions.extensions.http"
 
 
 def load_protos() -> Any:
@@ -111,6 +115,7 @@ class Call:
 
     function_name: str
     url: str = "http://localhost/api/f"
+    route_params: dict[str, str] = field(default_factory=dict)
     trigger: tuple[str, Any, dict[str, Any]] | None = None
     trace_parent: str = ""
     trace_state: str = ""
@@ -132,6 +137,7 @@ class Result:
     error: str  # the failure's message, as the host receives it
     body: str  # the HTTP response body
     logs: list[LogLine] = field(default_factory=list)
+    streamed: list[str] | None = None  # with HTTP streaming: the response's chunks, as the web server sent them
 
     def user_logs(self) -> list[LogLine]:
         return [
@@ -163,6 +169,11 @@ class Proxy:
         if hasattr(binding_meta, "_DEFERRED_BINDING_REGISTRY_LOADED"):
             binding_meta._DEFERRED_BINDING_REGISTRY_LOADED = False
             binding_meta.DEFERRED_BINDING_REGISTRY = None
+        # ... and so whether it streams HTTP (the v2 runtime's `HttpV2Registry`).
+        http_v2 = sys.modules.get(f"{RUNTIMES[self.kind]}.http_v2")
+        registry = getattr(http_v2, "HttpV2Registry", None)
+        if registry is not None:
+            registry._http_v2_enabled_checked, registry._http_v2_enabled, registry._ext_base = False, False, None
         self._datum = importlib.import_module(f"{RUNTIMES[self.kind]}.bindings.datumdef").Datum
         self._native_threads = concurrent.futures.ThreadPoolExecutor(max_workers=16, thread_name_prefix="host-bridge")
         env = {**dict(env or {}), SCRIPT_ROOT: str(self.app_dir)}  # the host sets the app's folder
@@ -196,6 +207,7 @@ class Proxy:
         except BaseException:
             self.close()
             raise
+        self.http_uri: str | None = self.init_response.capabilities.get("HttpUri") or None
 
     # -- the proxy's calls ---------------------------------------------------------------------------------
 
@@ -300,7 +312,11 @@ class Proxy:
                         name="req",
                         data=protos.TypedData(
                             http=protos.RpcHttp(
-                                method="GET", url=call.url, query=call.query, body=protos.TypedData(string="")
+                                method="GET",
+                                url=call.url,
+                                query=call.query,
+                                params=call.route_params,
+                                body=protos.TypedData(string=""),
                             )
                         ),
                     )
@@ -316,7 +332,38 @@ class Proxy:
                 ),
             )
         )
-        return self.run(self._invocation_grpc(call.invocation_id, request))
+        answered = self.run(self._invocation_grpc(call.invocation_id, request))
+        if self.http_uri is None or call.trigger is not None:
+            return answered
+        forwarded = self._native_threads.submit(self._forward_http, call)
+
+        def both() -> Result:
+            result = answered.result(timeout=60)
+            result.streamed = forwarded.result(timeout=60)
+            return result
+
+        return self._native_threads.submit(both)
+
+    def _forward_http(self, call: Call) -> list[str]:
+        """The host's side of a streamed request: sent to the runtime's web server, the response read as it comes."""
+        from http.client import HTTPConnection, HTTPException
+
+        assert self.http_uri is not None
+        address, target = urllib.parse.urlsplit(self.http_uri), urllib.parse.urlsplit(call.url)
+        connection = HTTPConnection(address.hostname or "127.0.0.1", address.port, timeout=30)
+        try:
+            path = target.path + (f"?{target.query}" if target.query else "")
+            connection.request("GET", path, headers={"x-ms-invocation-id": call.invocation_id})
+            answer = connection.getresponse()
+            chunks = []
+            try:
+                while chunk := answer.read1(65536):
+                    chunks.append(chunk.decode("utf-8", errors="replace"))
+            except (OSError, HTTPException):  # the server broke the response off: what came before it
+                pass
+            return chunks
+        finally:
+            connection.close()
 
     async def _invocation_grpc(self, invocation_id: str, request: Any) -> Result:
         # The proxy's _handle__invocation_request, then the runtime's entry point.
@@ -417,6 +464,8 @@ class Proxy:
         try:
             self._native_threads.shutdown()
             self.runtime.stop_threadpool_executor()
+            if getattr(self, "http_uri", None) is not None:  # the web server's tasks end with the process
+                self.run(_cancel_other_tasks()).result(timeout=30)
         finally:
             self.loop.call_soon_threadsafe(self.loop.stop)
             self.loop_thread.join(timeout=30)
@@ -434,6 +483,9 @@ class Proxy:
                 module = sys.modules[name]
                 if name == "__app__" or name.startswith("__app__.") or _lives_in(module, self.app_dir):
                     del sys.modules[name]
+                elif name.startswith(HTTP_EXTENSIONS):  # registered with the base extension as it was imported
+                    del sys.modules[name]
+                    _forget_http_extension()
             for key, value in self._saved_env.items():
                 if value is None:
                     os.environ.pop(key, None)
@@ -445,6 +497,33 @@ class Proxy:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+async def _cancel_other_tasks() -> None:
+    # The web server first, as at a signal (uvicorn's `should_exit`; the runtime keeps no handle on it), then
+    # whatever else still runs on the loop.
+    import gc
+
+    import uvicorn
+
+    for server in [o for o in gc.get_objects() if isinstance(o, uvicorn.Server)]:
+        server.should_exit = True
+    others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+    _, pending = await asyncio.wait(others, timeout=5) if others else (set(), set())
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
+
+
+def _forget_http_extension() -> None:
+    """The base extension's record of the HTTP extension an app imported, as a fresh process has it: so the next
+    app streams only if it imports one itself (and its import registers it again)."""
+    web = sys.modules.get("azurefunctions.extensions.base.web")
+    if web is not None:
+        web.ModuleTrackerMeta._module = None
+        web.RequestTrackerMeta._request_type = None
+        web.RequestTrackerMeta._synchronizer = None
+        web.ResponseTrackerMeta._response_types.clear()
 
 
 def _lives_in(module: Any, folder: Path) -> bool:
