@@ -55,6 +55,7 @@ def _calls(worker):
     call("clicks", {"value": "x", "offset": 7, "headers": {"traceparent": PRODUCER, "tracestate": "k=v"}}, 7)
     call("clicks_batch", [{"value": "a", "headers": {"traceparent": PRODUCER}}, {"value": "b"}], 8)
     call("carts", {"documents": [{"id": "c1"}]}, 9)
+    call("imported", {"name": "imports/rates.csv", "data": "a,b\n1,2\n"}, 10)
 
 
 @pytest.mark.parametrize("model", sorted(MODELS))
@@ -104,6 +105,9 @@ def test_links_batches_and_binding_metadata(model):
 
     a = span_of("carts")["attributes"]
     assert (a["faas.trigger"], a["faas.document.collection"]) == ("datasource", "carts")
+
+    a = span_of("imported")["attributes"]
+    assert (a["faas.trigger"], a["faas.document.collection"]) == ("datasource", "imports")
 
     uploaded = span_of("uploaded")  # a BlobClient: classified by its binding, never by its type
     a = uploaded["attributes"]

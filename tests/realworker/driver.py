@@ -543,11 +543,23 @@ def _activity(fn: FunctionInfo, payload: dict[str, Any]) -> tuple[Any, dict[str,
 
 
 def _blob(fn: FunctionInfo, payload: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
-    # For a parameter of an SDK type the host sends model binding data, which the extension's converter makes
-    # the client from: the binding's connection setting, container and blob name (the path's {name} filled in).
-    _check_keys(fn, payload, {"container", "name"})
+    # With `data`, the blob's bytes and their properties (an InputStream parameter). For a parameter of an SDK
+    # type the host sends model binding data, which the extension's converter makes the client from: the
+    # binding's connection setting, container and blob name (the path's {name} filled in).
+    _check_keys(fn, payload, {"container", "name", "data"})
     container, _, pattern = str(fn.trigger.get("path") or "").partition("/")
     name = str(payload.get("name") or "sample.txt")
+    if "data" in payload:
+        data = _body_bytes(payload["data"])
+        path = f"{payload.get('container') or container}/{pattern.replace('{name}', name)}"
+        metadata = {
+            "BlobTrigger": _string(path),
+            "Uri": _string(f"http://127.0.0.1:10000/devstoreaccount1/{path}"),
+            "Properties": _json({"Length": len(data)}),
+            "Metadata": _json({}),
+            "name": _string(name),
+        }
+        return rpc.TypedData(bytes=data), metadata
     content = {
         "Connection": fn.trigger.get("connection") or "AzureWebJobsStorage",
         "ContainerName": payload.get("container") or container,

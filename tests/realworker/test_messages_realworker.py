@@ -28,6 +28,7 @@ CALLS = {
     "grid": {"id": "eg-1"},
     "carts": {"documents": [{"id": "c1"}, {"id": "c2"}]},
     "uploaded": {"name": "report.csv"},
+    "imported": {"name": "rates.csv", "data": "a,b\n1,2\n"},
     "archived": {"name": "2024.tar"},
 }
 ENV = {"AzureWebJobsStorage": "UseDevelopmentStorage=true"}  # the clients are made from it and call nothing
@@ -113,7 +114,11 @@ def test_event_grid_and_cosmos_db(recorded):
 
 @pytest.mark.parametrize(
     ("name", "container", "said"),
-    [("uploaded", "uploads", "uploaded uploads/report.csv"), ("archived", "archive", "archived into archive")],
+    [
+        ("uploaded", "uploads", "uploaded uploads/report.csv"),
+        ("archived", "archive", "archived into archive"),
+        ("imported", "imports", "imported imports/rates.csv, 8 bytes"),  # a plain InputStream, for comparison
+    ],
 )
 def test_an_sdk_type_argument_is_classified_by_its_binding(recorded, name, container, said):
     trace_id, span, logged = recorded[name]

@@ -76,7 +76,7 @@ def test_service_bus_message_and_batch_are_linked_to_their_producers(proxy, span
     assert audit.attributes["messaging.destination.subscription.name"] == "audit"
 
 
-def test_kafka_records_and_an_sdk_type_blob_on_the_runtime(proxy, spans, caplog):
+def test_kafka_records_and_blobs_on_the_runtime(proxy, spans, caplog):
     app = proxy(APPS / "messages_v2", env=ENV)
     header = [{"Key": "traceparent", "Value": base64.b64encode(PRODUCER.encode()).decode()}]
     record = {"Offset": 7, "Partition": 0, "Topic": "clicks", "Timestamp": "2026-01-01T00:00:00Z", "Value": "x"}
@@ -126,7 +126,21 @@ def test_kafka_records_and_an_sdk_type_blob_on_the_runtime(proxy, spans, caplog)
             {"name": _string("report.csv")},
         ),
     )
-    results = app.invoke_many([one]) + app.invoke_many([batch]) + app.invoke_many([blob])
+    data = b"a,b\n1,2\n"
+    stream = Call(
+        "imported",
+        trace_parent=host_parent(4),
+        trigger=(
+            "stream",
+            protos.TypedData(bytes=data),
+            {
+                "BlobTrigger": _string("imports/rates.csv"),
+                "Uri": _string("http://127.0.0.1:10000/devstoreaccount1/imports/rates.csv"),
+                "Properties": _json({"Length": len(data)}),
+            },
+        ),
+    )
+    results = app.invoke_many([one]) + app.invoke_many([batch]) + app.invoke_many([blob]) + app.invoke_many([stream])
     assert all(r.ok for r in results), [r.error for r in results]
     finished = spans.get_finished_spans()
     clicks = span_of(finished, results[0].invocation_id)
@@ -144,7 +158,11 @@ def test_kafka_records_and_an_sdk_type_blob_on_the_runtime(proxy, spans, caplog)
         "datasource",
         "uploads",
     )
-    assert "uploaded uploads/report.csv" in [r.getMessage() for r in caplog.records]  # the BlobClient the runtime made
+    said = [r.getMessage() for r in caplog.records]
+    assert "uploaded uploads/report.csv" in said  # the BlobClient the runtime made
+    assert "imported imports/rates.csv, 8 bytes" in said  # and a plain InputStream
+    a = span_of(finished, results[3].invocation_id).attributes
+    assert (a["faas.trigger"], a["faas.document.collection"]) == ("datasource", "imports")
 
 
 def test_event_hubs_a_cloud_event_and_cosmos_db_on_the_runtime(proxy, spans):

@@ -1,5 +1,5 @@
 """A v2 test app with message triggers (Service Bus, Event Hubs, Event Grid, Kafka), one at a time and in
-batches, a Cosmos DB trigger and an SDK-type blob trigger."""
+batches, a Cosmos DB trigger, a blob trigger and an SDK-type one."""
 
 import logging
 import typing
@@ -77,3 +77,8 @@ def clicks_batch(records: typing.List[func.KafkaEvent]) -> None:  # noqa: UP006 
 )
 def carts(docs: func.DocumentList) -> None:
     log.info("%d carts changed", len(docs))
+
+
+@app.blob_trigger(arg_name="stream", path="imports/{name}", connection="AzureWebJobsStorage")
+def imported(stream: func.InputStream) -> None:
+    log.info("imported %s, %d bytes", stream.name, len(stream.read()))

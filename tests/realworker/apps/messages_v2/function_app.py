@@ -50,6 +50,11 @@ def uploaded(client: blob.BlobClient) -> None:
     log.info("uploaded %s/%s", client.container_name, client.blob_name)
 
 
+@app.blob_trigger(arg_name="stream", path="imports/{name}", connection="AzureWebJobsStorage")
+def imported(stream: func.InputStream) -> None:
+    log.info("imported %s, %d bytes", stream.name, len(stream.read()))
+
+
 @app.blob_trigger(arg_name="container", path="archive/{name}", connection="AzureWebJobsStorage")
 def archived(container: blob.ContainerClient) -> None:
     log.info("archived into %s", container.container_name)
