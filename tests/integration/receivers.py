@@ -448,9 +448,10 @@ def _envelopes_of(body: bytes) -> list[dict[str, Any]]:
 
 
 class Downstream(Receiver):
-    """Answers every request 200 (GET, HEAD, POST, PUT, ...) and records `(method, path, traceparent)`."""
+    """Answers every request 200 (GET, HEAD, POST, PUT, ...) and records `(method, path, traceparent)`; with
+    `blob`, answers a GET with it as a blob download (206, its range and blob type)."""
 
-    def __init__(self) -> None:
+    def __init__(self, blob: bytes | None = None) -> None:
         self.calls: list[tuple[str, str, str | None]] = []
         super().__init__()
         handler = self._server.RequestHandlerClass
@@ -463,14 +464,19 @@ class Downstream(Receiver):
             with receiver._cond:
                 receiver.calls.append((request.command, request.path, request.headers.get("traceparent")))
                 receiver._cond.notify_all()
-            # What an Azure Storage service answers (get_container_properties): enough for the SDK to parse.
-            request.send_response(200)
-            request.send_header("Content-Length", "0")
+            # What an Azure Storage service answers (get_container_properties, a download): enough for the SDK.
+            content = blob if blob is not None and request.command == "GET" else b""
+            request.send_response(206 if content else 200)
+            request.send_header("Content-Length", str(len(content)))
+            if content:
+                request.send_header("Content-Range", f"bytes 0-{len(content) - 1}/{len(content)}")
+                request.send_header("x-ms-blob-type", "BlockBlob")
             request.send_header("x-ms-request-id", "00000000-0000-0000-0000-000000000001")
             request.send_header("x-ms-version", "2025-01-05")
             request.send_header("Last-Modified", "Tue, 01 Dec 2026 00:00:00 GMT")
             request.send_header("ETag", '"0x1"')
             request.end_headers()
+            request.wfile.write(content)
 
         for method in ("GET", "HEAD", "POST", "PUT", "DELETE"):
             setattr(handler, f"do_{method}", answer)

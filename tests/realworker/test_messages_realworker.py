@@ -1,12 +1,14 @@
 """Message triggers in the real classic worker, with the trigger metadata the Service Bus and Event Hubs
 extensions send (the driver builds it): links to the producers, batches, what the bindings say; and an SDK-type
-blob trigger, whose `BlobClient` the worker's deferred binding makes from the model binding data the host sends;
-with the hooks and with the wrapping (extensions off)."""
+blob triggers, whose `BlobClient`, `ContainerClient` and `StorageStreamDownloader` the worker's deferred binding
+makes from the model binding data the host sends (the downloader reads its blob from a store on 127.0.0.1 as it is
+bound); with the hooks and with the wrapping (extensions off)."""
 
 from __future__ import annotations
 
 import pytest
 
+from ..integration.receivers import Downstream
 from .client import RealWorker
 from .conftest import APPS, new_trace
 from .helpers import the_span
@@ -30,8 +32,18 @@ CALLS = {
     "uploaded": {"name": "report.csv"},
     "imported": {"name": "rates.csv", "data": "a,b\n1,2\n"},
     "archived": {"name": "2024.tar"},
+    "downloaded": {"name": "rates.csv"},
 }
 ENV = {"AzureWebJobsStorage": "UseDevelopmentStorage=true"}  # the clients are made from it and call nothing
+BLOB = b"a,b\n1,2\n"
+
+
+@pytest.fixture(scope="module")
+def blob_store():
+    """A blob endpoint on 127.0.0.1 that answers every download with BLOB, as the storage service does: its
+    connection string (anonymous access, nothing to sign)."""
+    with Downstream(blob=BLOB) as store:
+        yield f"BlobEndpoint={store.url}/devstoreaccount1;"
 
 
 def _links(span):
@@ -39,8 +51,9 @@ def _links(span):
 
 
 @pytest.fixture(scope="module", params=[True, False], ids=["hooks", "wrapping"])
-def recorded(request, location):
-    with RealWorker(APP, extensions_enabled=request.param, thread_count=2, env=ENV, location=location) as worker:
+def recorded(request, location, blob_store):
+    env = {**ENV, "BlobStore": blob_store}
+    with RealWorker(APP, extensions_enabled=request.param, thread_count=2, env=env, location=location) as worker:
         results = {}
         for name, payload in CALLS.items():
             trace_id, _, traceparent = new_trace()
@@ -117,6 +130,7 @@ def test_event_grid_and_cosmos_db(recorded):
     [
         ("uploaded", "uploads", "uploaded uploads/report.csv"),
         ("archived", "archive", "archived into archive"),
+        ("downloaded", "downloads", "downloaded rates.csv, 8 bytes"),
         ("imported", "imports", "imported imports/rates.csv, 8 bytes"),  # a plain InputStream, for comparison
     ],
 )

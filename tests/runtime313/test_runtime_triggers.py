@@ -10,6 +10,7 @@ from funcscope.runtime import get_runner
 
 from ..integration.conftest import APPS
 from ..integration.durable_history import History
+from ..integration.receivers import Downstream
 from .conftest import HOST_TRACE, host_parent
 from .proxy import Call, protos
 
@@ -77,7 +78,8 @@ def test_service_bus_message_and_batch_are_linked_to_their_producers(proxy, span
 
 
 def test_kafka_records_and_blobs_on_the_runtime(proxy, spans, caplog):
-    app = proxy(APPS / "messages_v2", env=ENV)
+    store = Downstream(blob=b"a,b\n1,2\n")  # a blob endpoint on 127.0.0.1, for the StorageStreamDownloader
+    app = proxy(APPS / "messages_v2", env={**ENV, "BlobStore": f"BlobEndpoint={store.url}/devstoreaccount1;"})
     header = [{"Key": "traceparent", "Value": base64.b64encode(PRODUCER.encode()).decode()}]
     record = {"Offset": 7, "Partition": 0, "Topic": "clicks", "Timestamp": "2026-01-01T00:00:00Z", "Value": "x"}
     one = Call(
@@ -140,7 +142,27 @@ def test_kafka_records_and_blobs_on_the_runtime(proxy, spans, caplog):
             },
         ),
     )
-    results = app.invoke_many([one]) + app.invoke_many([batch]) + app.invoke_many([blob]) + app.invoke_many([stream])
+    content = {"Connection": "BlobStore", "ContainerName": "downloads", "BlobName": "rates.csv"}
+    download = Call(
+        "downloaded",
+        trace_parent=host_parent(5),
+        trigger=(
+            "download",
+            protos.TypedData(
+                model_binding_data=protos.FunctionRpc_pb2.ModelBindingData(
+                    version="1.0",
+                    source="AzureStorageBlobs",
+                    content_type="application/json",
+                    content=json.dumps(content).encode(),
+                )
+            ),
+            {},
+        ),
+    )
+    try:
+        results = [app.invoke_many([c])[0] for c in (one, batch, blob, stream, download)]
+    finally:
+        store.close()
     assert all(r.ok for r in results), [r.error for r in results]
     finished = spans.get_finished_spans()
     clicks = span_of(finished, results[0].invocation_id)
@@ -161,6 +183,7 @@ def test_kafka_records_and_blobs_on_the_runtime(proxy, spans, caplog):
     said = [r.getMessage() for r in caplog.records]
     assert "uploaded uploads/report.csv" in said  # the BlobClient the runtime made
     assert "imported imports/rates.csv, 8 bytes" in said  # and a plain InputStream
+    assert "downloaded rates.csv, 8 bytes" in said  # and the downloader, which read the blob as it was bound
     a = span_of(finished, results[3].invocation_id).attributes
     assert (a["faas.trigger"], a["faas.document.collection"]) == ("datasource", "imports")
 

@@ -82,3 +82,8 @@ def carts(docs: func.DocumentList) -> None:
 @app.blob_trigger(arg_name="stream", path="imports/{name}", connection="AzureWebJobsStorage")
 def imported(stream: func.InputStream) -> None:
     log.info("imported %s, %d bytes", stream.name, len(stream.read()))
+
+
+@app.blob_trigger(arg_name="download", path="downloads/{name}", connection="BlobStore")
+def downloaded(download: blob.StorageStreamDownloader) -> None:
+    log.info("downloaded %s, %d bytes", download.name, len(download.readall()))

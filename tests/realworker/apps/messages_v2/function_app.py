@@ -55,6 +55,11 @@ def imported(stream: func.InputStream) -> None:
     log.info("imported %s, %d bytes", stream.name, len(stream.read()))
 
 
+@app.blob_trigger(arg_name="download", path="downloads/{name}", connection="BlobStore")
+def downloaded(download: blob.StorageStreamDownloader) -> None:
+    log.info("downloaded %s, %d bytes", download.name, len(download.readall()))
+
+
 @app.blob_trigger(arg_name="container", path="archive/{name}", connection="AzureWebJobsStorage")
 def archived(container: blob.ContainerClient) -> None:
     log.info("archived into %s", container.container_name)
