@@ -180,6 +180,7 @@ class InProcessRuntime:
         self._host_pool: concurrent.futures.ThreadPoolExecutor | None = None  # the host's side of HTTP streaming
         self._closed = False
         self._pid = os.getpid()
+        self._own_sigterm = False  # the SIGTERM handler was installed for this Worker: close() takes it out
         try:
             set_env("AzureWebJobsScriptRoot", str(root))
             self._isolation.add_to_sys_path()
@@ -191,7 +192,9 @@ class InProcessRuntime:
                 # The worker loads the app on its loop thread, which there is the process's main thread, where the
                 # app (funcscope.configure()) can install a SIGTERM handler. Here the loop has a thread of its own,
                 # so the handler is installed on the thread that plays the main thread's part: this one.
+                had_handler = sigterm.installed()
                 sigterm.instrument()
+                self._own_sigterm = not had_handler and sigterm.installed()
             # Functions load on the loop thread, as the worker handles load requests there.
             self.functions = self._start(self._load()).result()
             # As the worker at init: with init indexing, an HTTP extension the app imported gets its web server.
@@ -282,6 +285,8 @@ class InProcessRuntime:
             set_hook_model(None)
             self._root_logger.removeHandler(self._handler)
             self._root_logger.setLevel(self._saved_level)
+            if self._own_sigterm:  # the process goes on after the app: its SIGTERM is its own again
+                sigterm.uninstrument()
             self._isolation.restore()
             with _live_lock:
                 if _live is self:

@@ -2,6 +2,7 @@
 
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -10,6 +11,7 @@ from emutest import app_path
 
 import funcscope.emulator
 from funcscope.emulator import EmulatorError, Worker
+from funcscope.instrumentation import sigterm
 
 SCRIPT_ROOT = "AzureWebJobsScriptRoot"  # the host's spelling
 SAMPLES = Path(funcscope.emulator.__file__).parent / "sample_apps"
@@ -68,6 +70,26 @@ def test_script_root_and_sys_path_restored(monkeypatch):
         assert sys.path[0] == str((SAMPLES / "v2_app").resolve())
     assert os.environ[SCRIPT_ROOT] == "/somewhere/else"
     assert sys.path == path_before
+
+
+def test_the_sigterm_handler_the_worker_installed_goes_with_it():
+    def own(signum, frame):
+        raise AssertionError("not called")
+
+    previous = signal.signal(signal.SIGTERM, own)
+    try:
+        assert not sigterm.installed()
+        with Worker(SAMPLES / "v2_app"):
+            assert sigterm.installed() and signal.getsignal(signal.SIGTERM) is not own  # as the app would get it
+        assert not sigterm.installed() and signal.getsignal(signal.SIGTERM) is own
+        sigterm.instrument()  # installed before the Worker (an app's configure() on the main thread): it stays
+        with Worker(SAMPLES / "v2_app"):
+            pass
+        assert sigterm.installed()
+    finally:
+        sigterm.uninstrument()
+        signal.signal(signal.SIGTERM, previous)
+    assert signal.getsignal(signal.SIGTERM) is previous
 
 
 # -- bad input ------------------------------------------------------------------------------------
