@@ -4,6 +4,9 @@ runner per test.
 OpenTelemetry lets a process set its global providers once, so they are set here, at import; tests read the
 spans through the `spans` fixture (cleared per test). Tests of funcscope's own provider set-up run in child
 processes, where no provider is set yet.
+
+What a test registers or patches process-wide outside a Worker (the extension `configure()` registers, the classic
+worker patch a test takes off) is put back after it, so no test depends on the ones that ran before it.
 """
 
 from __future__ import annotations
@@ -19,6 +22,9 @@ from opentelemetry.sdk.trace import TracerProvider  # noqa: E402
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor  # noqa: E402
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter  # noqa: E402
 
+from funcscope.emulator.extension_manager import ExtensionManager  # noqa: E402
+from funcscope.emulator.isolation import ExtensionRegistrySnapshot  # noqa: E402
+from funcscope.instrumentation import classic_worker  # noqa: E402
 from funcscope.runtime import reset_runner  # noqa: E402
 from funcscope.shared.settings import Settings  # noqa: E402
 
@@ -45,3 +51,20 @@ def _fresh_funcscope():
     reset_runner(PLAIN)
     yield
     reset_runner(PLAIN)
+
+
+@pytest.fixture(autouse=True)
+def _process_wide_patches_restored():
+    """The extension registry and the classic worker patch of the emulator's ExtensionManager, as before the test.
+
+    A Worker puts back the registry itself; `funcscope.configure()` called outside one registers the extension for
+    the rest of the process, and every later Worker would run its hooks whatever its app does."""
+    registry = ExtensionRegistrySnapshot()
+    patched = classic_worker.is_instrumented(ExtensionManager)
+    yield
+    if registry.new_hook_metas():
+        registry.restore()
+    if patched:
+        classic_worker.instrument(ExtensionManager)
+    else:
+        classic_worker.uninstrument(ExtensionManager)

@@ -247,19 +247,11 @@ def _set_env(installed: Installed, key: str, value: str) -> None:
 
 
 def _registry_scope(installed: Installed) -> None:
-    # The emulator's own isolation helpers: snapshot the registry now; at removal restore it and forget the
-    # modules of extensions registered meanwhile, so the next import registers them again.
-    from ..emulator.isolation import _defining_module, _drop_module, _RegistrySnapshot
+    # The emulator's own isolation: at removal the registry is restored and the modules of extensions registered
+    # meanwhile are forgotten, so the next import registers them again.
+    from ..emulator.isolation import ExtensionRegistrySnapshot
 
-    snapshot = _RegistrySnapshot()
-
-    def undo() -> None:
-        modules = {m for m in map(_defining_module, snapshot.new_hook_metas()) if m}
-        snapshot.restore()
-        for name in modules:
-            _drop_module(name)
-
-    installed._undo.append(undo)
+    installed._undo.append(ExtensionRegistrySnapshot().restore)
 
 
 def _install_funcscope_off(installed: Installed) -> None:

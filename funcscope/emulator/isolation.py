@@ -21,7 +21,7 @@ from azure.functions import ExtensionMeta
 
 from .loader import APP_PACKAGE
 
-__all__ = ["ProcessIsolation"]
+__all__ = ["ExtensionRegistrySnapshot", "ProcessIsolation"]
 
 _PROTECTED_PREFIXES = ("azure.functions", "funcscope.emulator")
 _PROTECTED = frozenset({"__main__", "__mp_main__", "builtins", "sys"})
@@ -31,7 +31,10 @@ def _hook_lists(hooks: Any) -> list[list[Any]]:
     return [] if hooks is None else list(hooks)
 
 
-class _RegistrySnapshot:
+class ExtensionRegistrySnapshot:
+    """The extension registry as it is now; :meth:`restore` puts it back and drops the modules that defined the
+    extensions registered since, so that importing them again registers them again."""
+
     def __init__(self) -> None:
         self.func = {name: (hooks, [list(lst) for lst in hooks]) for name, hooks in ExtensionMeta._func_exts.items()}
         app = ExtensionMeta._app_exts
@@ -47,6 +50,13 @@ class _RegistrySnapshot:
         return [m for m in current if id(m) not in self.known]
 
     def restore(self) -> None:
+        extension_modules = {m for m in map(_defining_module, self.new_hook_metas()) if m}
+        self._restore_registry()
+        for name in extension_modules:
+            if name in sys.modules and _droppable(name):
+                _drop_module(name)
+
+    def _restore_registry(self) -> None:
         # In place where possible, so anything holding the registry objects sees the restored state.
         func_exts = ExtensionMeta._func_exts
         func_exts.clear()
@@ -93,7 +103,7 @@ class ProcessIsolation:
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self._registry = _RegistrySnapshot()
+        self._registry = ExtensionRegistrySnapshot()
         self._path_added = False
 
     def add_to_sys_path(self) -> None:
@@ -103,7 +113,6 @@ class ProcessIsolation:
             self._path_added = True
 
     def restore(self) -> None:
-        extension_modules = {m for m in map(_defining_module, self._registry.new_hook_metas()) if m}
         self._registry.restore()
         prefix = str(self.root) + os.sep
         for name, module in list(sys.modules.items()):
@@ -111,8 +120,6 @@ class ProcessIsolation:
                 _drop_module(name)
             elif not _droppable(name):
                 continue
-            elif name in extension_modules:
-                _drop_module(name)
             else:
                 try:
                     file = getattr(module, "__file__", None)
