@@ -144,10 +144,11 @@ def test_extension_setting_true_values(setting, monkeypatch):
 
 
 def test_setting_is_read_at_each_call(monkeypatch):
-    with _worker("v2") as worker:
-        monkeypatch.setenv("PYTHON_ENABLE_WORKER_EXTENSIONS", "0")
+    # The setting is undone before the Worker puts back the environment it found.
+    with _worker("v2") as worker, monkeypatch.context() as patch:
+        patch.setenv("PYTHON_ENABLE_WORKER_EXTENSIONS", "0")
         off = worker.invoke("sync_func", req())
-        monkeypatch.setenv("PYTHON_ENABLE_WORKER_EXTENSIONS", "1")
+        patch.setenv("PYTHON_ENABLE_WORKER_EXTENSIONS", "1")
         on = worker.invoke("sync_func", req())
     records = apprecorder.snapshot()
     assert hooks_for(records, off.invocation_id) == []

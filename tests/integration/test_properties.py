@@ -34,6 +34,7 @@ from funcscope import Settings, current
 from funcscope.runtime import get_runner, reset_runner
 from funcscope.shared.diagnostics import forget_reports
 from funcscope.shared.trace_context import read_host_trace_context
+from funcscope.telemetry.logs import stop_exporting_records
 
 from .receivers import AppInsightsReceiver, OTLPReceiver
 
@@ -100,7 +101,10 @@ def runner(exported):
         )
     )
     yield runner
-    reset_runner(Settings(metrics=False, logs="host"))  # takes funcscope's logging handler away again
+    reset_runner(Settings(metrics=False, logs="host"))
+    # The next runner builds its pipeline (which takes the handler away) only when first used: until then every
+    # record in the process would still go to this module's logger provider.
+    stop_exporting_records()
 
 
 class Problems(logging.Handler):

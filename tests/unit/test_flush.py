@@ -150,8 +150,10 @@ def test_flush_zero_starts_a_flush_without_waiting_for_it(warnings):
 
 
 def test_export_delay_defaults_leave_the_apps_own_settings(monkeypatch):
+    for name in flush.EXPORT_DELAY_SETTINGS:  # monkeypatch puts back what was there before whatever the code sets
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)
     monkeypatch.setenv("OTEL_BSP_SCHEDULE_DELAY", "250")
-    monkeypatch.delenv("OTEL_BLRP_SCHEDULE_DELAY", raising=False)
     flush.set_export_delay_defaults(export_delay_ms())
     assert os.environ["OTEL_BSP_SCHEDULE_DELAY"] == "250"
     assert os.environ["OTEL_BLRP_SCHEDULE_DELAY"] == "250"  # the span delay the app chose goes for logs too
