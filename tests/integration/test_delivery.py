@@ -290,9 +290,10 @@ def run_faulty(
     undelivered: float = 1.0,
     status_url: str | None = None,
     delay_ms: int = 50,
+    off_by: int = 0,
 ) -> dict[str, Any]:
     """Run FAULTS; `undelivered` is the share of spans that cannot get through (the child waits until each of
-    those is counted, lost or kept)."""
+    those is counted, lost or kept, to within `off_by`)."""
     env = {
         **FUNCTIONS_ENV,
         "OTEL_BSP_SCHEDULE_DELAY": str(delay_ms),
@@ -301,7 +302,7 @@ def run_faulty(
         "FUNCSCOPE_FLUSH_TIMEOUT_MS": "200",
         **exporter_env(exporter, url),
     }
-    undelivered_spans = round(SPANS_PER_INVOCATION * invocations * undelivered)
+    undelivered_spans = round(SPANS_PER_INVOCATION * invocations * undelivered) - off_by
     child = run_child(
         FAULTS, tmp_path, env, invocations=invocations, status_url=status_url, undelivered_spans=undelivered_spans
     )
@@ -351,6 +352,11 @@ def test_otlp_faults_are_counted_exactly_and_logged_sparingly(fault, otlp, tmp_p
 def test_azure_monitor_faults_are_counted_exactly_and_logged_sparingly(fault, app_insights, tmp_path):
     # The Azure SDK retries a 500 itself, with back-off, seconds per request: fewer invocations, in one batch.
     invocations, delay_ms = (50, 60_000) if fault == "500" else (300, 50)
+    # A part accepted is mapped back onto each batch's spans to within one: batches of the processor's full size
+    # (not as many as a loaded machine makes in 50 ms steps) keep the count within the bound below.
+    off_by = 3 if fault == "partial" else 0
+    if fault == "partial":
+        delay_ms = 60_000
     url = app_insights.url
     if fault == "down":
         url = f"http://127.0.0.1:{closed_port()}"
@@ -359,7 +365,9 @@ def test_azure_monitor_faults_are_counted_exactly_and_logged_sparingly(fault, ap
     else:
         app_insights.refuse(int(fault))
     undelivered = 0.5 if fault == "partial" else 1.0
-    child = run_faulty(tmp_path, "azure-monitor", url, invocations, undelivered=undelivered, delay_ms=delay_ms)
+    child = run_faulty(
+        tmp_path, "azure-monitor", url, invocations, undelivered=undelivered, delay_ms=delay_ms, off_by=off_by
+    )
     lost, kept = child["counts"]["lost"], child["counts"]["kept"]
     spans = SPANS_PER_INVOCATION * invocations
     if fault in ("down", "429", "500"):
@@ -371,9 +379,9 @@ def test_azure_monitor_faults_are_counted_exactly_and_logged_sparingly(fault, ap
     else:
         # Accepted in part: the items are mapped back onto the spans in proportion (one item per batch is about
         # the resource), so the count may be off by one a batch.
-        assert abs(lost["spans/export_failed"] - spans // 2) <= 3 and kept == {}
+        assert abs(lost["spans/export_failed"] - spans // 2) <= off_by and kept == {}
         delivered = len(app_insights.envelopes("RequestData")) + len(app_insights.envelopes("RemoteDependencyData"))
-        assert abs(delivered + lost["spans/export_failed"] - spans) <= 3
+        assert abs(delivered + lost["spans/export_failed"] - spans) <= off_by
     if fault != "partial":
         assert app_insights.envelopes() == []  # nothing was delivered
     check_lines(child)

@@ -71,8 +71,12 @@ def _end_spans(provider: TracerProvider, count: int) -> None:
         tracer.start_span(f"s{n}").end()
 
 
+def _records(caplog) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.name == "funcscope" and "not delivered" in r.getMessage()]
+
+
 def _lines(caplog) -> list[str]:
-    return [r.getMessage() for r in caplog.records if r.name == "funcscope" and "not delivered" in r.getMessage()]
+    return [r.getMessage() for r in _records(caplog)]
 
 
 def _wait_for(predicate, timeout: float = 10.0) -> bool:
@@ -133,7 +137,9 @@ def test_one_summary_line_a_minute_with_what_was_lost_since(counted, monkeypatch
         processor.force_flush()
     assert len(_lines(counted)) == 1 or time.monotonic() - first_at >= 1.0
     assert _wait_for(lambda: len(_lines(counted)) == 2)
-    assert time.monotonic() - first_at >= 1.0 - 0.05
+    # When the lines were written, not when this thread saw them (a loaded machine sees the first one late).
+    written = [r.created for r in _records(counted)]
+    assert written[1] - written[0] >= 1.0 - 0.05
     first, second = _lines(counted)
     assert "3 spans lost (3 export failed)" in first and "at most once a minute" in first
     assert "10 spans lost (10 export failed)" in second
