@@ -134,8 +134,10 @@ def test_app_defined_exception_becomes_remote_exception(mp_worker):
         result.raise_for_exception()
 
 
-def test_close_stops_children_and_restores_env(tmp_path):
-    worker = Worker(app_path("hooks_v2"), process_count=2, env={"EMULATOR_TEST_CLOSE": "1"})
+def test_process_count_from_env_and_close_stops_children_and_restores_env(monkeypatch):
+    monkeypatch.setenv("FUNCTIONS_WORKER_PROCESS_COUNT", "2")  # no process_count: the app setting says how many
+    worker = Worker(app_path("hooks_v2"), env={"EMULATOR_TEST_CLOSE": "1"})
+    assert worker.process_count == 2 and len(worker.pids) == 2
     processes = [c.process for c in worker._remote._children]
     assert worker.invoke("sync_func", req()).ok
     worker.close()
@@ -151,13 +153,6 @@ def test_startup_failure_in_child_is_reported(tmp_path):
     (tmp_path / "Broken" / "function.json").write_text("{not json")
     with pytest.raises(EmulatorError, match="invalid JSON"):
         Worker(tmp_path, process_count=2)
-
-
-def test_process_count_from_env(monkeypatch):
-    monkeypatch.setenv("FUNCTIONS_WORKER_PROCESS_COUNT", "2")
-    with Worker(app_path("hooks_v2")) as worker:
-        assert worker.process_count == 2
-        assert len(worker.pids) == 2
 
 
 @pytest.mark.parametrize("process_count", [1, 2])
