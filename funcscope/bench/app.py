@@ -116,7 +116,13 @@ class BenchApp:
                 return await ExtensionManager.get_async_invocation_wrapper(ctx, func, args)
             return await func(**args)
 
-        return self._loop.run_until_complete(run())
+        # The worker never clears the loop thread's invocation id; this loop runs on the caller's thread, whose own
+        # records must not be attributed to an invocation that is over.
+        before = getattr(invocation_local, "invocation_id", None)
+        try:
+            return self._loop.run_until_complete(run())
+        finally:
+            invocation_local.invocation_id = before
 
     def close(self) -> None:
         """Close the worker and take the configuration out of this process."""

@@ -22,6 +22,7 @@ from funcscope.bench.overhead import MODES as OVERHEAD_MODES
 from funcscope.bench.overhead import HookHarness
 from funcscope.bench.throughput import MODES as THROUGHPUT_MODES
 from funcscope.emulator.extension_manager import ExtensionManager
+from funcscope.emulator.tasks import current_invocation_id
 from funcscope.instrumentation import classic_worker, function_wrapping
 from funcscope.instrumentation import logging as logs
 from funcscope.instrumentation import threads as propagation
@@ -114,6 +115,7 @@ def _process_state() -> tuple[object, ...]:
         classic_worker.is_instrumented(ExtensionManager),
         function_wrapping.is_instrumented(),
         os.environ.get("PYTHON_ENABLE_WORKER_EXTENSIONS"),
+        current_invocation_id(),  # this thread's records belong to no invocation after `call()`
     )
 
 
