@@ -22,6 +22,7 @@ WORKER_SOURCES := $(shell find $(REALWORKER)/azure_functions_worker $(REALWORKER
 	-o -name pyproject.toml 2>/dev/null)
 ifneq ($(wildcard $(REALWORKER)/azure_functions_worker),)
 WORKER_READY := $(WORKER_STAMP)
+WORKER_ENV_IF_READY = $(WORKER_ENV)
 endif
 # Where the tests find the worker: without it they are skipped with a banner, and fail in CI.
 WORKER_ENV := FUNCSCOPE_REALWORKER="$(abspath $(REALWORKER))" FUNCSCOPE_REALWORKER_PYTHON="$(abspath $(WORKER_VENV))/bin/python"
@@ -90,12 +91,16 @@ test313: $(STAMP313)
 
 # The full run takes several minutes; `make bench BENCH_ARGS=--quick` for a short one. Use a quiet machine.
 BENCH_ARGS ?=
-bench: $(STAMP)
-	APPLICATIONINSIGHTS_STATSBEAT_DISABLED_ALL=true APPLICATIONINSIGHTS_CONTROLPLANE_DISABLED=true $(BIN)/funcscope bench --json bench.json --plot bench.png $(BENCH_ARGS)
+# With the real worker (REALWORKER) it measures round trips through it too.
+bench: $(STAMP) worker-venv
+	APPLICATIONINSIGHTS_STATSBEAT_DISABLED_ALL=true APPLICATIONINSIGHTS_CONTROLPLANE_DISABLED=true $(WORKER_ENV_IF_READY) \
+		$(BIN)/funcscope bench --json bench.json --plot bench.png $(BENCH_ARGS)
 
-# The pytest-benchmark suites: per-invocation overhead per configuration and a few throughput cells.
-perf: $(STAMP)
-	APPLICATIONINSIGHTS_STATSBEAT_DISABLED_ALL=true APPLICATIONINSIGHTS_CONTROLPLANE_DISABLED=true $(BIN)/python -m pytest perf -q
+# The pytest-benchmark suites: per-invocation overhead per configuration, a few throughput cells, and round trips
+# through the real worker (skipped, saying so, without it).
+perf: $(STAMP) worker-venv
+	APPLICATIONINSIGHTS_STATSBEAT_DISABLED_ALL=true APPLICATIONINSIGHTS_CONTROLPLANE_DISABLED=true $(WORKER_ENV) \
+		$(BIN)/python -m pytest perf -q
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

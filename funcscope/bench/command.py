@@ -1,9 +1,10 @@
 """`funcscope bench`: overhead, throughput and cold start of every configuration, measured in one run, with tables,
-JSON and a chart."""
+JSON and a chart; and round trips through the real classic worker when it is given (`--realworker`)."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -13,10 +14,15 @@ from typing import Any
 from .coldstart import COLDSTART_CONFIGS
 from .configs import OVERHEAD_CONFIGS, THROUGHPUT_CONFIGS
 from .overhead import MODES as OVERHEAD_MODES
+from .realworker.bench import CELLS as REALWORKER_CELLS
+from .realworker.bench import REALWORKER_CONFIGS
+from .realworker.client import FOLDER_ENV, PYTHON_ENV
 from .throughput import MODES as THROUGHPUT_MODES
 from .throughput import WORKLOADS
 
 __all__ = ["BenchPlan", "add_parser", "run_bench"]
+
+PARTS = ("overhead", "throughput", "coldstart", "realworker")
 
 
 @dataclass
@@ -34,11 +40,24 @@ class BenchPlan:
     seconds_per_cell: float = 1.0
     coldstart_configs: Sequence[str] = COLDSTART_CONFIGS
     coldstart_rounds: int = 7
+    #: Where the real worker and its venv are (a `realworker.client.Location`); None: not measured there.
+    realworker: Any = None
+    realworker_configs: Sequence[str] = REALWORKER_CONFIGS
+    realworker_rounds: int = 6
+    realworker_scale: float = 1.0
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def quick(cls, **changes: Any) -> BenchPlan:
-        plan = cls(overhead_rounds=3, invocations=1000, throughput_rounds=1, seconds_per_cell=0.15, coldstart_rounds=2)
+        plan = cls(
+            overhead_rounds=3,
+            invocations=1000,
+            throughput_rounds=1,
+            seconds_per_cell=0.15,
+            coldstart_rounds=2,
+            realworker_rounds=2,
+            realworker_scale=0.25,
+        )
         for key, value in changes.items():
             setattr(plan, key, value)
         return plan
@@ -84,7 +103,7 @@ class _Progress:
 
 
 def run_bench(plan: BenchPlan, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """Run the plan; returns {"machine", "overhead", "throughput", "coldstart"} (the JSON document)."""
+    """Run the plan; returns {"machine", "overhead", "throughput", "coldstart", "realworker"} (the JSON document)."""
     from .coldstart import measure_coldstart
     from .overhead import measure_overhead
     from .report import machine_info
@@ -98,7 +117,15 @@ def run_bench(plan: BenchPlan, progress: Callable[[str], None] | None = None) ->
         "coldstart_rounds": plan.coldstart_rounds,
         **plan.extra,
     }
-    result: dict[str, Any] = {"machine": machine_info(run), "overhead": [], "throughput": [], "coldstart": []}
+    if plan.realworker is not None:
+        run.update(realworker_rounds=plan.realworker_rounds, realworker_scale=plan.realworker_scale)
+    result: dict[str, Any] = {
+        "machine": machine_info(run),
+        "overhead": [],
+        "throughput": [],
+        "coldstart": [],
+        "realworker": [],
+    }
     started = time.monotonic()
     if plan.overhead_configs and plan.overhead_modes:
         result["overhead"] = measure_overhead(
@@ -118,6 +145,16 @@ def run_bench(plan: BenchPlan, progress: Callable[[str], None] | None = None) ->
         )
     if plan.coldstart_configs:
         result["coldstart"] = measure_coldstart(plan.coldstart_configs, plan.coldstart_rounds, progress=progress)
+    if plan.realworker is not None and plan.realworker_configs:
+        from .realworker.bench import measure_realworker
+
+        result["realworker"] = measure_realworker(
+            plan.realworker_configs,
+            rounds=plan.realworker_rounds,
+            scale=plan.realworker_scale,
+            location=plan.realworker,
+            progress=progress,
+        )
     result["machine"]["run"]["elapsed_s"] = round(time.monotonic() - started, 1)
     if "load_average" in result["machine"]:
         result["machine"]["load_average_end"] = machine_info()["load_average"]
@@ -134,6 +171,8 @@ def _steps(plan: BenchPlan) -> int:
         matrix = cells(plan.throughput_modes, plan.workloads)
         total += len(plan.throughput_configs) * len(matrix) * plan.throughput_rounds
     total += len(plan.coldstart_configs) * plan.coldstart_rounds
+    if plan.realworker is not None:
+        total += len(plan.realworker_configs) * len(REALWORKER_CELLS) * plan.realworker_rounds
     return total
 
 
@@ -160,7 +199,22 @@ def add_parser(commands: Any) -> None:
     bench.add_argument("--quick", action="store_true", help="fewer rounds and shorter cells (under 2 minutes)")
     bench.add_argument("--json", metavar="PATH", help="write the results as JSON")
     bench.add_argument("--plot", metavar="PATH", help="write a PNG chart (needs matplotlib: funcscope[bench])")
-    bench.add_argument("--only", choices=("overhead", "throughput", "coldstart"), help="run one part only")
+    bench.add_argument("--only", choices=PARTS, help="run one part only")
+    bench.add_argument(
+        "--realworker",
+        metavar="PATH",
+        default=os.environ.get(FOLDER_ENV),
+        help=f"the classic worker's folder (azure_functions_worker 4.34 with its mock host): measure round trips "
+        f"through it too (default: ${FOLDER_ENV})",
+    )
+    bench.add_argument(
+        "--realworker-python",
+        metavar="PATH",
+        help=f"the Python of the worker's venv (default: ${PYTHON_ENV}, else the checkout's .venv-worker)",
+    )
+    bench.add_argument(
+        "--markdown", action="store_true", help="print the real-worker tables and the targets as Markdown"
+    )
     bench.add_argument(
         "--configs",
         type=_csv(sorted(set(OVERHEAD_CONFIGS) | set(THROUGHPUT_CONFIGS) | set(COLDSTART_CONFIGS))),
@@ -198,6 +252,7 @@ def _distro_installed() -> bool:
 
 def _run(args: argparse.Namespace) -> int:
     from .child import BenchError
+    from .realworker.client import RealWorkerError
     from .report import check_targets, format_tables, format_targets, write_json, write_plot
 
     plan = BenchPlan.quick() if args.quick else BenchPlan()
@@ -206,6 +261,7 @@ def _run(args: argparse.Namespace) -> int:
         plan.overhead_configs = [c for c in OVERHEAD_CONFIGS if c in args.configs]
         plan.throughput_configs = [c for c in THROUGHPUT_CONFIGS if c in args.configs]
         plan.coldstart_configs = [c for c in COLDSTART_CONFIGS if c in args.configs]
+        plan.realworker_configs = [c for c in REALWORKER_CONFIGS if c in args.configs]
     if args.workloads:
         plan.workloads = args.workloads
     census = ("opencensus", "funcscope-opencensus")  # the original, and the drop-in compared with it
@@ -220,11 +276,22 @@ def _run(args: argparse.Namespace) -> int:
     if not _distro_installed():
         plan.coldstart_configs = [c for c in plan.coldstart_configs if "azure-monitor" not in c and "distro" not in c]
     if args.only is not None:
-        for part in ("overhead", "throughput", "coldstart"):
+        for part in PARTS:
             if part != args.only:
                 setattr(plan, f"{part}_configs", [])
+    if args.realworker or args.only == "realworker":
+        from .realworker.client import WorkerMissing, locate
+
+        try:
+            plan.realworker = locate(args.realworker, args.realworker_python)
+        except WorkerMissing as exc:
+            print(f"funcscope bench: {exc}", file=sys.stderr)
+            return 2
+    if plan.realworker is not None and not _opencensus_installed():
+        plan.realworker_configs = [c for c in plan.realworker_configs if c not in census]
     if args.rounds is not None:
-        plan.overhead_rounds = plan.throughput_rounds = plan.coldstart_rounds = max(1, args.rounds)
+        rounds = max(1, args.rounds)
+        plan.overhead_rounds = plan.throughput_rounds = plan.coldstart_rounds = plan.realworker_rounds = rounds
     if args.invocations is not None:
         plan.invocations = max(1, args.invocations)
     if args.seconds is not None:
@@ -238,13 +305,13 @@ def _run(args: argparse.Namespace) -> int:
     progress = _Progress(_steps(plan), enabled=not args.no_progress)
     try:
         result = run_bench(plan, progress)
-    except BenchError as exc:
+    except (BenchError, RealWorkerError) as exc:
         print(f"funcscope bench: {exc}", file=sys.stderr)
         return 1
     finally:
         progress.close()
-    print(format_tables(result))
-    targets = format_targets(check_targets(result))
+    print(format_tables(result, markdown=args.markdown))
+    targets = format_targets(check_targets(result), markdown=args.markdown)
     if targets:
         print("\n" + targets)
     machine = result["machine"]

@@ -27,6 +27,7 @@ __all__ = [
     "BenchConfig",
     "Installed",
     "NoopSpanExporter",
+    "body_span",
     "calibrate_cpu_loops",
     "config",
     "configure_app",
@@ -195,6 +196,46 @@ def user_span(context: Any) -> contextlib.AbstractContextManager[Any]:
     if tracer is None:
         return contextlib.nullcontext()
     return tracer.span(name=context.function_name)  # type: ignore[no-any-return]
+
+
+def body_span(cfg: BenchConfig) -> Callable[[Any], contextlib.AbstractContextManager[Any]]:
+    """What a function body of configuration `cfg` opens around its work, given the invocation's context: one span
+    on the OpenCensus extension's tracer ("opencensus"), one OpenTelemetry span with the host parent ("manual"),
+    the host context extracted and attached for the body ("builtin", as a user writes it with the plain API), or
+    nothing."""
+    if cfg.body == "opencensus":
+        return user_span
+    if cfg.body == "manual" or cfg.builtin:
+        from opentelemetry import context as otel_context
+        from opentelemetry.trace import SpanKind
+        from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+        propagator = TraceContextTextMapPropagator()
+        tracer = providers().tracer
+
+        def host_parent(context: Any) -> Any:
+            tc = context.trace_context
+            return propagator.extract({"traceparent": tc.trace_parent, "tracestate": tc.trace_state})
+
+        if cfg.body == "manual":
+
+            def manual(context: Any) -> contextlib.AbstractContextManager[Any]:
+                return tracer.start_as_current_span(  # type: ignore[no-any-return]
+                    context.function_name, context=host_parent(context), kind=SpanKind.INTERNAL
+                )
+
+            return manual
+
+        @contextlib.contextmanager
+        def attached(context: Any) -> Any:
+            token = otel_context.attach(host_parent(context))
+            try:
+                yield None
+            finally:
+                otel_context.detach(token)
+
+        return attached
+    return lambda context: contextlib.nullcontext()
 
 
 # -- installing a configuration -----------------------------------------------------------------------------------

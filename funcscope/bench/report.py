@@ -60,8 +60,9 @@ def _ordered(values: Sequence[Any]) -> list[Any]:
     return list(dict.fromkeys(values))
 
 
-def format_tables(result: dict[str, Any]) -> str:
-    """The overhead, throughput and cold-start tables as plain text."""
+def format_tables(result: dict[str, Any], markdown: bool = False) -> str:
+    """The overhead, throughput, cold-start and real-worker tables as plain text (the real worker's as Markdown
+    with `markdown`)."""
     out: list[str] = []
     overhead = result.get("overhead") or []
     if overhead:
@@ -119,6 +120,13 @@ def format_tables(result: dict[str, Any]) -> str:
         if out:
             out.append("")
         out.append(format_coldstart(coldstart))
+    realworker = result.get("realworker") or []
+    if realworker:
+        from .realworker.bench import format_realworker
+
+        if out:
+            out.append("")
+        out.append(format_realworker(realworker, markdown))
     return "\n".join(out)
 
 
@@ -157,12 +165,18 @@ def check_targets(result: dict[str, Any]) -> list[tuple[str, str, bool]]:
         if one is not None and two is not None and one["invocations_per_s"] > 0:
             scale = two["invocations_per_s"] / one["invocations_per_s"]
             checks.append((f"{name}: 2 processes >= 1.7x one on cpu-1ms", f"{scale:.2f}x", scale >= 1.7))
+    from .realworker.bench import realworker_targets
+
+    checks += realworker_targets(result.get("realworker") or [])
     return checks
 
 
-def format_targets(checks: Sequence[tuple[str, str, bool]]) -> str:
+def format_targets(checks: Sequence[tuple[str, str, bool]], markdown: bool = False) -> str:
     if not checks:
         return ""
+    if markdown:
+        rows = [f"| {target} | {measured} | {'met' if met else '**missed**'} |" for target, measured, met in checks]
+        return "\n".join(["**Targets**", "", "| target | measured | |", "|---|---|---|", *rows])
     width = max(len(t) for t, _, _ in checks)
     lines = ["Targets:"]
     lines += [f"  {'met   ' if met else 'MISSED'} {target:<{width}}  {measured}" for target, measured, met in checks]
@@ -173,12 +187,14 @@ def format_targets(checks: Sequence[tuple[str, str, bool]]) -> str:
 
 
 def write_json(result: dict[str, Any], path: str | Path) -> None:
-    """The result as JSON: {"machine", "overhead": [...], "throughput": [...], "coldstart": [...]}."""
+    """The result as JSON: {"machine", "overhead": [...], "throughput": [...], "coldstart": [...], "realworker":
+    [...]}."""
     document = {
         "machine": result.get("machine", {}),
         "overhead": result.get("overhead", []),
         "throughput": result.get("throughput", []),
         "coldstart": result.get("coldstart", []),
+        "realworker": result.get("realworker", []),
     }
     Path(path).write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from .client import Location, WorkerMissing, locate
+from funcscope.bench.realworker.client import Location, WorkerMissing, locate
 
 APPS = Path(__file__).resolve().parent / "apps"
 LIB = APPS / "lib"

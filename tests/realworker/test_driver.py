@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from .client import RealWorker, RealWorkerError
+from funcscope.bench.realworker.client import RealWorker, RealWorkerError
+
 from .conftest import APPS, LIB
 
 

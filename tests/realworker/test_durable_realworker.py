@@ -10,8 +10,9 @@ import json
 
 import pytest
 
+from funcscope.bench.realworker.client import RealWorker
+
 from ..integration.durable_history import History
-from .client import RealWorker
 from .conftest import APPS, new_trace
 from .helpers import children, the_span
 

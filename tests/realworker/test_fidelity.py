@@ -17,14 +17,14 @@ from typing import Any
 
 import pytest
 
+from funcscope.bench.realworker.client import RealWorker
+from funcscope.bench.realworker.worker_side.probe import span_dict  # noqa
 from funcscope.emulator import Call, RetryContext, RpcException, Worker
 from funcscope.runtime import reset_runner
 from funcscope.shared.settings import Settings
 
 from ..conftest import PLAIN, SPAN_EXPORTER
-from .client import RealWorker
 from .conftest import APPS, LIB, new_trace
-from .worker_side.probe import span_dict  # noqa
 
 APP = APPS / "traced_v1"
 

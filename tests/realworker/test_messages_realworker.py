@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import pytest
 
+from funcscope.bench.realworker.client import RealWorker
+
 from ..integration.receivers import Downstream
-from .client import RealWorker
 from .conftest import APPS, new_trace
 from .helpers import the_span
 

@@ -15,6 +15,8 @@ from urllib.parse import unquote
 
 import pytest
 
+from funcscope.bench.realworker.client import RealResult, RealWorker
+
 from ..integration.opencensus_sample import (
     CASES,
     FUNCSCOPE_IMPORT,
@@ -25,7 +27,6 @@ from ..integration.opencensus_sample import (
     without_addresses,
 )
 from ..integration.receivers import AppInsightsReceiver, Downstream
-from .client import RealResult, RealWorker
 from .conftest import new_trace
 from .helpers import children, the_span
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import pytest
 
+from funcscope.bench.realworker.client import RealWorker
 from tests.integration.receivers import AppInsightsReceiver
 from tests.integration.test_export import EXPORT_ONLY_AT_EXIT, QUIET_AZURE
 
-from .client import RealWorker
 from .conftest import APPS, LIB, new_trace
 
 APP = APPS / "stopped_v1"

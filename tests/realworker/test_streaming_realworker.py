@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from .client import RealWorker
+from funcscope.bench.realworker.client import RealWorker
+
 from .conftest import APPS, new_trace
 from .helpers import children, the_span
 

@@ -22,6 +22,8 @@ from typing import Any, NamedTuple
 
 import pytest
 
+from funcscope.bench.realworker.client import REPO, RealResult, RealWorker
+
 from ..integration.arrivals import (
     FUNCTIONS,
     check_app_insights,
@@ -32,7 +34,6 @@ from ..integration.arrivals import (
 )
 from ..integration.receivers import AppInsightsReceiver, Downstream
 from ..integration.test_export import FUNCTIONS_ENV, QUIET_AZURE, closed_port
-from .client import REPO, RealResult, RealWorker
 
 APPS = REPO / "tests" / "integration" / "apps"
 IDLE_FLUSH_BOUND_S = 4.5  # about a second after the end; generous for a loaded machine, short of the SDK's 5 s

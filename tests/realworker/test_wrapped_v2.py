@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from .client import RealWorker
+from funcscope.bench.realworker.client import RealWorker
+
 from .conftest import APPS, LIB, new_trace
 from .helpers import the_span, work_logs, work_spans
 

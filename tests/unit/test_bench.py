@@ -76,7 +76,8 @@ def test_bench_quick_writes_the_documented_json_and_a_png(tmp_path):
 
     assert "Cold start: import + configure()" in run.stdout
     result = json.loads(out_json.read_text())
-    assert set(result) == {"machine", "overhead", "throughput", "coldstart"}
+    assert set(result) == {"machine", "overhead", "throughput", "coldstart", "realworker"}
+    assert result["realworker"] == []  # not asked for, and FUNCSCOPE_REALWORKER is not set
     assert result["machine"]["cpu_count"] >= 1 and result["machine"]["python"]
 
     overhead = result["overhead"]
@@ -105,6 +106,22 @@ def test_bench_quick_writes_the_documented_json_and_a_png(tmp_path):
     assert "httpx" not in coldstart["funcscope-azure-monitor"]["libraries_imported"]
 
     assert out_png.read_bytes()[:8] == PNG_MAGIC
+
+
+def test_bench_says_where_the_real_worker_is_missing(tmp_path):
+    run = subprocess.run(
+        [sys.executable, "-m", "funcscope.cli", "bench", "--realworker", str(tmp_path), "--no-progress"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=clean_env(),
+        cwd=tmp_path,
+    )
+    assert run.returncode == 2
+    assert run.stderr.strip() == (
+        f"funcscope bench: the real classic worker is not at {tmp_path}: point the REALWORKER make variable (or "
+        "FUNCSCOPE_REALWORKER) at a folder holding azure_functions_worker 4.34 and its mock host"
+    )
 
 
 def _process_state() -> tuple[object, ...]:

@@ -1,8 +1,9 @@
 """The benchmark function app: each workload as a sync and an async HTTP function.
 
 The configuration to run in (and so the worker extension to register) comes from the `FUNCSCOPE_BENCH_CONFIG`
-setting, read as the app is imported, so every worker process configures itself. The OpenCensus configuration's
-functions open one span on the extension's tracer, as its users do; the others add nothing to the body.
+setting, read as the app is imported, so every worker process configures itself. The body opens what the
+configuration's users write themselves (`body_span`): one span on the OpenCensus extension's tracer, one hand-written
+OpenTelemetry span, the host context attached by hand, or nothing.
 """
 
 import asyncio
@@ -11,9 +12,9 @@ import time
 
 import azure.functions as func
 
-from funcscope.bench.configs import CPU_LOOPS_SETTING, configure_app, cpu_work, user_span
+from funcscope.bench.configs import CPU_LOOPS_SETTING, body_span, configure_app, cpu_work
 
-configure_app()
+user_span = body_span(configure_app())
 
 IO_WAIT_S = 0.005
 CPU_LOOPS = int(os.environ.get(CPU_LOOPS_SETTING) or "20000")

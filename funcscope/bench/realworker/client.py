@@ -1,4 +1,4 @@
-"""The test process's handle on the real classic worker.
+"""The handle on the real classic worker, for the tests and the benchmarks.
 
 `RealWorker(app_dir, ...)` starts the driver (`driver.py`) with the worker venv's Python; the driver plays the
 Functions host and starts the worker processes, which load the app once. Invocations then go through gRPC
@@ -8,7 +8,7 @@ metric points each worker process recorded, and what a function of the worker pr
 (`run_in_each_process`). Its shape follows `funcscope.emulator.Worker`, so one test can drive either.
 
 Where the worker and its venv are: `FUNCSCOPE_REALWORKER` (the worker folder) and `FUNCSCOPE_REALWORKER_PYTHON`
-(the venv's interpreter), which `make test` sets; else `../shared/realworker` beside the repository and
+(the venv's interpreter), which `make test` sets; else, in a checkout, `../shared/realworker` beside it and its
 `.venv-worker`, as the Makefile builds them.
 """
 
@@ -25,7 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[2]
+#: The checkout this package sits in (when it is one): where the Makefile builds the worker venv.
+REPO = Path(__file__).resolve().parents[3]
 DRIVER = Path(__file__).resolve().parent / "driver.py"
 FOLDER_ENV = "FUNCSCOPE_REALWORKER"
 PYTHON_ENV = "FUNCSCOPE_REALWORKER_PYTHON"
@@ -45,10 +46,11 @@ class Location:
     python: Path
 
 
-def locate() -> Location:
-    """The worker folder and the venv interpreter to run it with, or `WorkerMissing` saying what is missing."""
-    folder = Path(os.environ.get(FOLDER_ENV) or REPO.parent / "shared" / "realworker").resolve()
-    python = Path(os.environ.get(PYTHON_ENV) or REPO / ".venv-worker" / "bin" / "python")
+def locate(folder: str | os.PathLike[str] | None = None, python: str | os.PathLike[str] | None = None) -> Location:
+    """The worker folder and the venv interpreter to run it with (given, else from the environment, else the
+    checkout's defaults), or `WorkerMissing` saying what is missing."""
+    folder = Path(folder or os.environ.get(FOLDER_ENV) or REPO.parent / "shared" / "realworker").resolve()
+    python = Path(python or os.environ.get(PYTHON_ENV) or REPO / ".venv-worker" / "bin" / "python")
     if not (folder / "azure_functions_worker").is_dir():
         raise WorkerMissing(
             f"the real classic worker is not at {folder}: point the REALWORKER make variable (or "

@@ -250,7 +250,7 @@ class Channel(testutils._MockWebHost):
             raise DriverError(f"worker {self.stream.index} did not answer {wait_for} in {waited} s") from None
         return testutils._WorkerResponseMessages(response, self.stream.host.logs_since(first_log, self.stream.index))
 
-    async def init_worker(self, host_version: str = HOST_VERSION) -> Any:  # type: ignore[override]
+    async def init_worker(self, host_version: str = HOST_VERSION) -> Any:
         return await super().init_worker(host_version)
 
     async def load_indexed(self, metadata: Any) -> Any:
