@@ -193,8 +193,9 @@ def add_parser(commands: Any) -> None:
         "bench",
         help="measure funcscope's overhead and throughput next to the alternatives, in one run",
         description="Per-invocation overhead through the worker's hook path (sync pool, async, 2 processes) and "
-        "throughput through the worker emulator, for funcscope and the alternatives. Run it on a quiet "
-        "machine; every number is also given as a ratio to a baseline measured in the same run.",
+        "throughput through the worker emulator, for funcscope and the alternatives; with --realworker, round "
+        "trips and throughput through the real classic worker too. Run it on a quiet machine; every number is "
+        "also given as a ratio to a baseline measured in the same run.",
     )
     bench.add_argument("--quick", action="store_true", help="fewer rounds and shorter cells (under 2 minutes)")
     bench.add_argument("--json", metavar="PATH", help="write the results as JSON")

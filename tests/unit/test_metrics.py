@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import azure.functions as func
 import pytest
+from opentelemetry import trace
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
@@ -77,3 +78,21 @@ def test_metrics_off(reader):
     get_runner().configure(metrics=False)
     invoke("A", {})
     assert points(reader, "faas.invocations") == {}
+
+
+def test_a_duration_links_its_invocations_span(spans):
+    # The duration is recorded while the invocation's span is current: its exemplar points at that span.
+    reader = InMemoryMetricReader()
+    get_runner().configure(metrics=True, tracing=True, meter_provider=MeterProvider(metric_readers=[reader]))
+    ctx = FakeContext(function_name="A", trace_parent=f"00-{'ab' * 16}-{'cd' * 8}-01")
+    get_runner().start(ctx, {}, APP)
+    span_context = trace.get_current_span().get_span_context()
+    get_runner().finish(ctx, None, APP)
+
+    (duration,) = points(reader, "faas.invoke_duration").values()
+    assert duration.count == 1 and duration.sum > 0
+    (exemplar,) = duration.exemplars
+    assert (exemplar.trace_id, exemplar.span_id) == (span_context.trace_id, span_context.span_id)
+    assert span_context.span_id == spans.get_finished_spans()[-1].context.span_id
+    (again,) = points(reader, "faas.invoke_duration").values()  # cumulative: recorded once, not again
+    assert again.count == 1
