@@ -7,7 +7,7 @@ Needs valgrind (callgrind) and the worker venv (`make worker-venv`; the worker f
 callgrind (the worker's interpreter is a wrapper that starts it there); after a warm-up the worker's counters are
 zeroed, N sequential invocations are sent, and the worker's counters are dumped: their total over N is what one
 invocation costs in the worker process, every thread of it, garbage collection included. Wall time on a shared
-machine moves by tens of percent from run to run; these counts move by well under one. A run takes about
+machine moves by tens of percent from run to run; these counts by a few percent at most. A run takes about
 40 s per configuration and function.
 """
 
