@@ -163,13 +163,21 @@ _VALUE_AFTER = {"=": re.compile(r"""[^\s;&,"'<>]*"""), ":": re.compile(r"""[^\r\
 _URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://)[^\s/?#@\"'<>]+@")
 
 
+def _opening_quote(value: str) -> str:
+    # A quote, or a repr()'s escaped one: an exception quotes its message so, `{\'password\': \'...\'}`.
+    if value.startswith(("\\'", '\\"')):
+        return value[:2]
+    return value[:1] if value[:1] in "\"'" else ""
+
+
 def _value_end(text: str, start: int, op: str) -> int:
-    if start < len(text) and text[start] in "\"'":
-        close = text.find(text[start], start + 1)
+    quote = _opening_quote(text[start : start + 2])
+    if quote:
+        close = text.find(quote, start + len(quote))
         line_end = text.find("\n", start + 1)
         if close < 0 or 0 <= line_end < close:
             return line_end if line_end >= 0 else len(text)
-        return close + 1
+        return close + len(quote)
     match = _VALUE_AFTER[op].match(text, start)
     return match.end() if match else start
 
@@ -185,8 +193,8 @@ def _redact_pairs(text: str) -> str:
         value = text[start:end]
         if not value.strip("\"' \t") or value.strip("\"'") == REDACTED:
             continue
-        quote = value[0] if value[0] in "\"'" else ""
-        closing = quote if quote and len(value) > 1 and value.endswith(quote) else ""
+        quote = _opening_quote(value)
+        closing = quote if quote and len(value) > len(quote) and value.endswith(quote) else ""
         out.append(text[done:start])
         out.append(f"{quote}{REDACTED}{closing}")
         done = end

@@ -136,6 +136,7 @@ def test_url_keeps_everything_else_as_it_was():
         f"-----BEGIN RSA PRIVATE KEY-----\nMIIE{SECRET}\n-----END RSA PRIVATE KEY-----",
         f"ValueError: bad input token={SECRET}",  # a name inside the value of one that is no secret
         str(KeyError(f"co\u200bde={SECRET}")),  # a repr()'s escape of an invisible character inside the name
+        str(KeyError(f"""{{'password': '{SECRET}'}} \"""")),  # a repr() that escapes the quotes inside
     ],
 )
 def test_redact_text(text):
