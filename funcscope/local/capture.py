@@ -20,6 +20,7 @@ from typing import Any
 __all__ = [
     "MetricPoint",
     "SpanEvent",
+    "SpanLink",
     "SpanRecord",
     "adopt_app_providers",
     "collect_metrics",
@@ -42,6 +43,16 @@ class SpanEvent:
 
 
 @dataclass(frozen=True)
+class SpanLink:
+    """A link from a span to another span (a message's producer), with the link's attributes
+    (`messaging.message.id`)."""
+
+    trace_id: str
+    span_id: str
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class SpanRecord:
     """One finished span. Ids are lowercase hex, as in `traceparent`; `kind` and `status` are the SDK's names
     (`"INTERNAL"`, `"SERVER"`, ...; `"UNSET"`, `"OK"`, `"ERROR"`)."""
@@ -57,6 +68,7 @@ class SpanRecord:
     end_ns: int
     attributes: dict[str, Any] = field(default_factory=dict)
     events: tuple[SpanEvent, ...] = ()
+    links: tuple[SpanLink, ...] = ()
     scope: str = ""  # the instrumentation scope (tracer name): "funcscope" for funcscope's own spans
     pid: int = 0
 
@@ -81,19 +93,25 @@ class SpanRecord:
             end_ns=span.end_time or span.start_time or 0,
             attributes=_plain(span.attributes),
             events=tuple(SpanEvent(e.name, e.timestamp, _plain(e.attributes)) for e in span.events),
+            links=tuple(
+                SpanLink(format(k.context.trace_id, "032x"), format(k.context.span_id, "016x"), _plain(k.attributes))
+                for k in span.links
+            ),
             scope=scope.name if scope is not None else "",
             pid=pid,
         )
 
     def to_json(self) -> dict[str, Any]:
-        data = {k: v for k, v in vars(self).items() if k != "events"}
+        data = {k: v for k, v in vars(self).items() if k not in ("events", "links")}
         data["events"] = [vars(e) for e in self.events]
+        data["links"] = [vars(k) for k in self.links]
         return data
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> SpanRecord:
         fields = dict(data)
         fields["events"] = tuple(SpanEvent(**e) for e in fields.get("events", ()))
+        fields["links"] = tuple(SpanLink(**k) for k in fields.get("links", ()))
         return cls(**fields)
 
 

@@ -135,7 +135,12 @@ def _span_node(span: SpanRecord, style: Style, label: str = "") -> _Node:
         f"{style.paint(span.name, 'bold')}  {span.kind}  {_status(span.status, span.status_description, style)}  "
         f"{_ms(span.duration_ms)}{label}"
     )
-    node = _Node(head, span.start_ns / 1e9, [_attributes(span.attributes, style)])
+    # A link (to a message's producer) is given when the span starts: a detail line under its attributes.
+    links = [
+        f"link {style.dot} trace {link.trace_id} {style.dot} span {link.span_id}  {_attributes(link.attributes, style)}"
+        for link in span.links
+    ]
+    node = _Node(head, span.start_ns / 1e9, [_attributes(span.attributes, style), *links])
     for event in span.events:
         if event.name == "exception":
             what = f"{event.attributes.get('exception.type', '')}: {event.attributes.get('exception.message', '')}"

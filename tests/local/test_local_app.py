@@ -184,3 +184,32 @@ def test_an_app_with_its_own_sdk_provider_is_still_read(funcscope_app, tmp_path)
         "the app passes its own meter_provider to funcscope.configure(), which cannot be read here: what "
         "funcscope records through it is not shown"
     ]
+
+
+PRODUCER = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+MESSAGES_APP = """
+    import typing
+
+    import azure.functions as func
+    import funcscope
+
+    funcscope.configure(exporter="none")
+    app = func.FunctionApp()
+
+    @app.service_bus_topic_trigger(
+        arg_name="msgs", topic_name="events", subscription_name="audit", connection="SB",
+        cardinality=func.Cardinality.MANY,
+    )
+    def audit(msgs: typing.List[func.ServiceBusMessage]) -> None:
+        pass
+    """
+
+
+def test_the_links_to_message_producers_are_there_to_assert_on(funcscope_app, tmp_path):
+    app = funcscope_app(write_app(tmp_path, MESSAGES_APP), hooks=True)
+    batch = [{"message_id": "m1", "application_properties": {"traceparent": PRODUCER}}, {"message_id": "m2"}]
+    run = app.invoke("audit", batch)
+    assert not run.failed and run.span is not None
+    (link,) = run.span.links  # the message without a trace context gets none
+    assert (link.trace_id, link.span_id) == ("0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331")
+    assert link.attributes["messaging.message.id"] == "m1"

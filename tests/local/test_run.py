@@ -173,3 +173,38 @@ def test_an_app_that_never_configures_funcscope_is_told_so():
     status, report = run_json(str(DEMO_APP.parent / "v2_app"), "cleanup", "--hooks", "on")
     assert status == 0
     assert any("the app never configures funcscope, so cleanup has no funcscope span" in n for n in report["notes"])
+
+
+def test_links_to_message_producers_in_the_tree_and_the_json(tmp_path):
+    (tmp_path / "host.json").write_text('{"version": "2.0"}')
+    (tmp_path / "function_app.py").write_text(
+        textwrap.dedent(
+            """
+            import azure.functions as func
+            import funcscope
+
+            funcscope.configure(exporter="none")
+            app = func.FunctionApp()
+
+            @app.service_bus_queue_trigger(arg_name="msg", queue_name="orders", connection="SB")
+            def orders(msg: func.ServiceBusMessage) -> None:
+                pass
+            """
+        )
+    )
+    producer = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    payload = json.dumps({"message_id": "m1", "application_properties": {"traceparent": producer}})
+    done = funcscope("run", str(tmp_path), "--payload", payload)
+    assert done.returncode == 0, done.stderr
+    assert "link · trace 0af7651916cd43dd8448eb211c80319c · span b7ad6b7169203331  messaging.message.id=m1" in (
+        done.stdout
+    )
+    status, report = run_json(str(tmp_path), "--payload", payload)
+    (span,) = report["invocations"][0]["spans"]
+    assert span["links"] == [
+        {
+            "trace_id": "0af7651916cd43dd8448eb211c80319c",
+            "span_id": "b7ad6b7169203331",
+            "attributes": {"messaging.message.id": "m1"},
+        }
+    ]
