@@ -4,6 +4,7 @@ sample app, `doctor` to check an app's set-up, and `bench` to measure what funcs
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -25,7 +26,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     add_doctor_parser(commands)
     add_bench_parser(commands)
     args = parser.parse_args(argv)
-    return int(args.run(args))
+    try:
+        status = int(args.run(args))
+        sys.stdout.flush()  # a reader gone away shows here, not as a traceback at exit
+    except BrokenPipeError:
+        # The output's reader stopped reading (`funcscope doctor --json | head`): stop quietly, as shell tools do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    return status
 
 
 if __name__ == "__main__":

@@ -60,3 +60,28 @@ def test_extensions_off_is_a_path_not_a_problem():
     done = run_funcscope("doctor", str(EXAMPLES / "v2_app"), env={"PYTHON_ENABLE_WORKER_EXTENSIONS": "0"})
     assert done.returncode == 0, done.stdout
     assert "funcscope wraps every function as the worker loads it" in done.stdout
+
+
+def test_a_reader_that_stops_reading_ends_the_command_quietly():
+    """`funcscope doctor --json | head`: the reader goes away before the output is written; no traceback."""
+    import os
+    import subprocess
+    import sys
+
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "APPLICATIONINSIGHTS_STATSBEAT_DISABLED_ALL": "true",
+        "APPLICATIONINSIGHTS_CONTROLPLANE_DISABLED": "true",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "funcscope", "doctor", "--json", str(EXAMPLES / "v2_app")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        cwd=ROOT,
+    )
+    proc.stdout.close()  # before doctor has loaded the app and printed anything
+    stderr = proc.stderr.read().decode()
+    assert proc.wait(timeout=180) == 1
+    assert "Traceback" not in stderr and "BrokenPipeError" not in stderr, stderr
