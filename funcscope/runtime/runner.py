@@ -22,6 +22,8 @@ from collections.abc import Callable, Mapping, Sequence
 from contextvars import Token
 from typing import Any
 
+from opentelemetry import metrics, trace
+
 from ..instrumentation import durable, http_streaming, outgoing, processes, sigterm, threads
 from ..instrumentation.logging import install_log_enrichment, uninstall_log_enrichment
 from ..middleware.durable import DurableMiddleware
@@ -142,6 +144,10 @@ class InvocationRunner:
         # The one place that knows the order of features. The flush comes first, so it runs when everything else
         # has recorded the invocation; then the span, the first thing opened and the last thing closed; the
         # user's own middlewares come last, inside everything else.
+        if not settings.enabled:
+            # Nothing runs, so nothing is set up: no providers, exporters or warnings about them.
+            self._telemetry = Telemetry(trace.NoOpTracer(), metrics.NoOpMeter("funcscope"), "disabled")
+            return []
         delay_ms = export_delay_ms()  # the batch processors' delay, which the providers funcscope sets up get too
         telemetry = self._telemetry = setup_telemetry(
             tracer_provider=settings.tracer_provider,

@@ -60,7 +60,7 @@ class Telemetry(BoundedFlush):
 
     tracer: trace.Tracer
     meter: metrics.Meter
-    source: str  # "given", "global" or "funcscope"
+    source: str  # "given", "global", "funcscope", or "disabled" (no-op, set nothing up)
     exporters: tuple[str, ...] = ()
     flush_timeout_ms: int = 2000
     _owned: list[Any] = field(default_factory=list)

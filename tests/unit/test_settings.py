@@ -146,3 +146,49 @@ def test_otlp_signal_configured_by_shared_or_own_endpoint():
     assert otlp_signal_configured("logs", {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318"})
     own = {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://127.0.0.1:4318/v1/traces"}
     assert otlp_signal_configured("traces", own) and not otlp_signal_configured("metrics", own)
+
+
+DISABLED_CHILD = """
+import json, logging
+
+said = []
+
+
+class Collect(logging.Handler):
+    def emit(self, record):
+        said.append(record.getMessage())
+
+
+logging.getLogger("funcscope").addHandler(Collect())
+import funcscope
+
+funcscope.configure()
+from opentelemetry import metrics, trace
+
+print(json.dumps({
+    "tracer_provider": type(trace.get_tracer_provider()).__name__,
+    "meter_provider": type(metrics.get_meter_provider()).__name__,
+    "said": said,
+}))
+"""
+
+
+def test_disabled_funcscope_sets_nothing_up_and_says_nothing(tmp_path):
+    """FUNCSCOPE_ENABLED=false: no provider, exporter or the Azure Monitor distro set up, no warning about one."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FUNCSCOPE_", "OTEL_", "APPLICATIONINSIGHTS_"))}
+    env.update(
+        FUNCSCOPE_ENABLED="false",
+        APPLICATIONINSIGHTS_STATSBEAT_DISABLED_ALL="true",
+        APPLICATIONINSIGHTS_CONTROLPLANE_DISABLED="true",
+        TMPDIR=str(tmp_path),
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", DISABLED_CHILD], env=env, capture_output=True, text=True, timeout=120, check=True
+    )
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert out == {"tracer_provider": "ProxyTracerProvider", "meter_provider": "_ProxyMeterProvider", "said": []}
