@@ -364,7 +364,9 @@ class InProcessRuntime:
                 invocation_id,
                 invocation_local,
                 TraceContext(call.trace_parent or "", call.trace_state, dict(call.trace_attributes or {})),
-                RetryContext() if call.retry_context is None else call.retry_context,
+                RetryContext(max_retry_count=info.max_retry_count)
+                if call.retry_context is None
+                else call.retry_context,
             )
             # On the loop thread the worker sets this for every invocation and never clears it.
             invocation_local.invocation_id = invocation_id

@@ -173,8 +173,23 @@ def _sdk_types(func: Callable[..., Any], bindings: tuple[dict[str, Any], ...]) -
     return tuple(found)
 
 
+def _max_retry_count(value: object) -> int:
+    """A retry policy's `maxRetryCount` (a number, or a string in a v2 app's decorator); 0 for none or a value
+    the host would not take."""
+    try:
+        count = int(value)  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        return 0
+    return count if count >= -1 else 0
+
+
 def _info(
-    name: str, directory: str, func: Callable[..., Any], bindings: tuple[dict[str, Any], ...], where: str
+    name: str,
+    directory: str,
+    func: Callable[..., Any],
+    bindings: tuple[dict[str, Any], ...],
+    where: str,
+    max_retry_count: int = 0,
 ) -> FunctionInfo:
     trigger = _trigger_of(bindings, where)
     requires_context = _check_signature(name, func, bindings, where)
@@ -187,6 +202,7 @@ def _info(
         requires_context=requires_context,
         bindings=bindings,
         sdk_types=_sdk_types(func, bindings),
+        max_retry_count=max_retry_count,
     )
 
 
@@ -229,7 +245,9 @@ def _load_v1_function(root: Path, folder: Path) -> LoadedFunction:
         raise EmulatorError(
             f"cannot load function {name!r}: {script} has no callable {entry_point!r} (entryPoint in {fj})"
         )
-    return add_function(name, func, V1Metadata(name, str(folder), bindings, str(fj)))
+    retry = meta.get("retry")
+    max_retry_count = _max_retry_count(retry.get("maxRetryCount")) if isinstance(retry, dict) else 0
+    return add_function(name, func, V1Metadata(name, str(folder), bindings, str(fj), max_retry_count))
 
 
 class V1Metadata(NamedTuple):
@@ -239,11 +257,13 @@ class V1Metadata(NamedTuple):
     directory: str
     bindings: tuple[dict[str, Any], ...]
     where: str
+    max_retry_count: int = 0
 
 
 def add_function(function_id: str, func: Callable[..., Any], metadata: V1Metadata) -> LoadedFunction:
     """A v1 entry point, once imported, joins the app's functions, as in the worker's registry."""
-    return LoadedFunction(_info(metadata.name, metadata.directory, func, metadata.bindings, metadata.where), func)
+    info = _info(metadata.name, metadata.directory, func, metadata.bindings, metadata.where, metadata.max_retry_count)
+    return LoadedFunction(info, func)
 
 
 def _load_v2(root: Path, script: Path, on_loaded: Callable[[FunctionInfo], None]) -> dict[str, LoadedFunction]:
@@ -277,8 +297,10 @@ def _load_v2(root: Path, script: Path, on_loaded: Callable[[FunctionInfo], None]
         except Exception as exc:
             raise _user_error(f"cannot index {where}", exc, root) from None
         user_func = fn.get_user_function()
+        policy = fn.get_settings_dict("retry_policy") if hasattr(fn, "get_settings_dict") else None
+        retries = _max_retry_count(policy.get("max_retry_count")) if isinstance(policy, dict) else 0
         loaded[name] = LoadedFunction(
-            _info(name, str(root), user_func, _normalise_bindings(raw, where), where), user_func
+            _info(name, str(root), user_func, _normalise_bindings(raw, where), where, retries), user_func
         )
     for fn_loaded in loaded.values():
         on_loaded(fn_loaded.info)

@@ -26,6 +26,9 @@ class FunctionInfo:
     #: Parameters annotated with an SDK type (``azurefunctions-extensions-bindings-*``, e.g. a ``BlobClient``): the
     #: parameter's name and its type's "module:qualname", for the worker's deferred-binding path.
     sdk_types: tuple[tuple[str, str], ...] = ()
+    #: The retry policy's maximum (`maxRetryCount`; -1 retries forever, 0 is no policy): the host sends it in the
+    #: retry context of every attempt, the first one too.
+    max_retry_count: int = 0
 
     @cached_property  # read on every invocation; the bindings never change
     def has_return(self) -> bool:

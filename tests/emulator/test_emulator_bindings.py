@@ -223,3 +223,60 @@ def test_generated_trace_parents_differ():
         b = worker.invoke("sync_func", req())
     assert a.trace_parent != b.trace_parent
     assert a.invocation_id != b.invocation_id
+
+
+V2_RETRIED = """
+import logging
+
+import azure.functions as func
+
+app = func.FunctionApp()
+
+
+@app.queue_trigger(arg_name="msg", queue_name="orders", connection="AzureWebJobsStorage")
+@app.retry(strategy="fixed_delay", max_retry_count="3", delay_interval="00:00:05")
+def retried(msg: func.QueueMessage, context: func.Context) -> None:
+    logging.getLogger("retries").info("%s/%s", context.retry_context.retry_count, context.retry_context.max_retry_count)
+
+
+@app.queue_trigger(arg_name="msg", queue_name="other", connection="AzureWebJobsStorage")
+def plain(msg: func.QueueMessage, context: func.Context) -> None:
+    logging.getLogger("retries").info("%s/%s", context.retry_context.retry_count, context.retry_context.max_retry_count)
+"""
+
+V1_FUNCTION_JSON = """{
+  "retry": {"strategy": "exponentialBackoff", "maxRetryCount": %s,
+            "minimumInterval": "00:00:10", "maximumInterval": "00:15:00"},
+  "bindings": [{"type": "queueTrigger", "direction": "in", "name": "msg", "queueName": "orders"}]
+}"""
+V1_SCRIPT = """
+import logging
+
+
+def main(msg, context):
+    logging.getLogger("retries").info("%s/%s", context.retry_context.retry_count, context.retry_context.max_retry_count)
+"""
+
+
+def _retry_seen(worker, name):
+    result = worker.invoke(name)
+    result.raise_for_exception()
+    return [e.message for e in result.logs if e.logger_name == "retries"]
+
+
+def test_a_first_attempt_carries_the_retry_policys_maximum(tmp_path):
+    """The host sends a function with a retry policy its maximum in every attempt's retry context, the first one
+    too; a function without one gets 0."""
+    v2 = tmp_path / "v2"
+    v2.mkdir()
+    (v2 / "function_app.py").write_text(V2_RETRIED)
+    with Worker(v2) as worker:
+        assert [_retry_seen(worker, name) for name in ("retried", "plain")] == [["0/3"], ["0/0"]]
+    v1 = tmp_path / "v1"
+    for name, count in (("Retried", "-1"), ("Odd", '"many"')):
+        (v1 / name).mkdir(parents=True)
+        (v1 / name / "function.json").write_text(V1_FUNCTION_JSON % count)
+        (v1 / name / "__init__.py").write_text(V1_SCRIPT)
+    (v1 / "host.json").write_text('{"version": "2.0"}')
+    with Worker(v1) as worker:  # -1: retry forever; what is not a whole number counts as no policy
+        assert [_retry_seen(worker, name) for name in ("Retried", "Odd")] == [["0/-1"], ["0/0"]]

@@ -350,7 +350,8 @@ RETRY_CASES = {
     "final": (RetryContext(3, 3, RpcException("", "", "attempt 3 failed")), (3, 3, True, "attempt 3 failed")),
     "forever": (RetryContext(7, -1, RpcException("", "", "again")), (7, -1, False, "again")),
     "no-policy": (RetryContext(), (0, 0, True, None)),
-    "missing": (None, (0, 0, True, None)),  # the worker hands the function its default RetryContext then
+    # None: the emulator sends what the host sends a first attempt of these functions, their policy's maximum.
+    "missing": (None, (0, 3, False, None)),
     "bare-object": (object(), (0, 0, True, None)),
     "string": ("retry please", (0, 0, True, None)),
     "sdk-exception-attribute": (
