@@ -31,7 +31,7 @@ from packaging.version import InvalidVersion, Version
 
 from ..emulator.worker import PROCESS_COUNT_SETTING, THREAD_COUNT_SETTING
 from ..shared.diagnostics import without_prefix
-from ..shared.settings import ENV_PREFIX, EXPORTERS
+from ..shared.settings import ENV_PREFIX, EXPORTERS, switched_off
 from .app_settings import LOCAL_SETTINGS_FILE, LocalSettings, json_error, read_local_settings
 from .probe import AppProbe, probe_app
 
@@ -361,6 +361,14 @@ def check_tracing_path(facts: AppFacts) -> Iterable[Finding]:
     would miss there (`runtime.tracing_path`)."""
     from ..runtime.tracing_path import tracing_path
 
+    if switched_off(facts.settings):
+        name = ENV_PREFIX + "ENABLED"
+        yield note(
+            f"{name}={facts.settings[name]!r} (in {facts.where(name)}) switches funcscope off: no function of this "
+            "app is traced, whatever the worker.",
+            f"remove {name} (or set it to true) to trace the app",
+        )
+        return
     yield note(tracing_path(facts.python, facts.settings).describe())
     if facts.funcscope_configured and facts.probe.untraced is not None:
         yield problem(*facts.probe.untraced)

@@ -312,6 +312,11 @@ def export_delay_ms(environ: Mapping[str, str] | None = None) -> int:
         return EXPORT_DELAY_MS
 
 
+def switched_off(environ: Mapping[str, str]) -> bool:
+    """Whether `FUNCSCOPE_ENABLED` switches funcscope off (a bad value does not: it gives the default, on)."""
+    return environ.get(ENV_PREFIX + "ENABLED", "").strip().lower() in _FALSE
+
+
 def worker_exports_telemetry(environ: Mapping[str, str] | None = None) -> bool:
     """The worker's own OpenTelemetry mode (`PYTHON_ENABLE_OPENTELEMETRY`): the worker tells the host that it
     exports its telemetry itself, and the host then drops the logs the worker relays."""

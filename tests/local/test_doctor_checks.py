@@ -219,3 +219,16 @@ def test_a_failing_check_is_a_finding_and_new_checks_plug_in(tmp_path):
     result = diagnose(tmp_path, [("broken", "never fails", broken), ("custom", "custom", custom)])
     assert [f.message for f in result.problems] == ["the check itself failed: KeyError: 'x'", "custom finding"]
     assert not result.ok and result.to_json()["checks"][1]["findings"][0]["fix"] == "custom fix"
+
+
+def test_funcscope_switched_off_is_said_instead_of_the_path(tmp_path):
+    facts = app(tmp_path, settings={"FUNCSCOPE_ENABLED": "false"}, probe=configured("orders"))
+    (finding,) = checks.check_tracing_path(facts)
+    assert finding.severity == "note"  # a choice, as the console and none exporters are
+    assert finding.message == (
+        "FUNCSCOPE_ENABLED='false' (in local.settings.json) switches funcscope off: no function of this app is "
+        "traced, whatever the worker."
+    )
+    assert finding.fix == "remove FUNCSCOPE_ENABLED (or set it to true) to trace the app"
+    facts = app(tmp_path, settings={"FUNCSCOPE_ENABLED": "true"}, probe=configured("orders"))
+    assert "FUNCSCOPE_ENABLED" not in " ".join(messages(checks.check_tracing_path(facts)))
