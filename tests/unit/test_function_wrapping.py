@@ -163,3 +163,14 @@ def test_on_the_classic_worker_the_hooks_decide(monkeypatch, setting, hooks):
 
 def test_off_the_worker_no_hooks_run():
     assert function_wrapping.hooks_run() is False
+
+
+@pytest.mark.parametrize("options", [{}, {"name": "wrong_place"}])
+def test_the_decorator_above_the_apps_decorators_is_one_clear_error(options):
+    app = func.FunctionApp()
+    with pytest.raises(TypeError, match=r"put it directly above the def, below the app's decorators"):
+
+        @funcscope.function(**options)
+        @app.route(route="wrong_place")
+        def wrong_place(req: func.HttpRequest) -> func.HttpResponse:
+            return func.HttpResponse("x")

@@ -60,6 +60,13 @@ def function(
     )
 
     def decorate(fn: Callable[P, R]) -> Callable[P, R]:
+        from azure.functions.decorators.function_app import FunctionBuilder
+
+        if isinstance(fn, FunctionBuilder):  # above the app's decorators: what they made of the function
+            raise TypeError(
+                "funcscope.function: put it directly above the def, below the app's decorators (@app.route(...) "
+                "and the like), which have made something else of the function by the time it is reached here"
+            )
         function_name = name or getattr(fn, "__name__", None)
         if not isinstance(function_name, str) or not function_name:
             raise TypeError("funcscope.function: pass name=... for a callable without a __name__")
