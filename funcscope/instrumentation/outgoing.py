@@ -7,6 +7,11 @@ made by the function - on its own thread or task, or on a thread or task it star
 context - is a CLIENT span under the invocation span and sends `traceparent` on. A library someone else
 instrumented already (the app, the Azure Monitor distro) is left to them.
 
+The URLs these spans record are redacted with funcscope's list (`funcscope.shared.redaction`): the contrib
+instrumentations' by `telemetry.redacting.RedactingSpanProcessor` as each span starts (on a provider funcscope
+reuses, for the libraries of the `instrument` setting, whoever instrumented them: `instrumented_scopes()`);
+azure-core's by the span class funcscope gives it, since azure-core sets the URL just before it ends the span.
+
 `instrument()` is called once per configuration, with the providers funcscope emits to; `uninstrument()` undoes
 what funcscope instrumented. Neither runs per invocation.
 """
@@ -21,8 +26,9 @@ from typing import Any
 import wrapt
 
 from ..shared.diagnostics import report_once
+from ..shared.redaction import URL_ATTRIBUTES, redact_attribute
 
-__all__ = ["CONTRIB_INSTRUMENTORS", "instrument", "instrumented", "uninstrument"]
+__all__ = ["CONTRIB_INSTRUMENTORS", "instrument", "instrumented", "instrumented_scopes", "uninstrument"]
 
 AZURE_SDK = "azure_sdk"
 #: name -> (the module the app imports, the instrumentor's module, its class, its distribution)
@@ -48,6 +54,7 @@ _lock = threading.RLock()
 _providers: dict[str, tuple[Any, Any]] = {}  # wanted library -> (tracer provider, meter provider)
 _hooked: set[str] = set()  # libraries with a post-import hook registered (hooks cannot be unregistered)
 _undo: dict[str, Any] = {}  # library funcscope instrumented -> how to undo it
+_scopes: frozenset[str] = frozenset()  # the instrumentation scopes of the contrib libraries wanted
 
 
 def instrument(names: tuple[str, ...], tracer_provider: Any, meter_provider: Any) -> None:
@@ -59,6 +66,7 @@ def instrument(names: tuple[str, ...], tracer_provider: Any, meter_provider: Any
         _providers.clear()
         for name in names:
             _providers[name] = (tracer_provider, meter_provider)
+        _update_scopes()
         for name in names:
             if name not in _hooked:
                 _hooked.add(name)
@@ -72,6 +80,7 @@ def uninstrument() -> None:
     """Undo every instrumentation funcscope switched on; later imports instrument nothing."""
     with _lock:
         _providers.clear()
+        _update_scopes()
         for name in list(_undo):
             _uninstrument_one(name)
 
@@ -79,6 +88,12 @@ def uninstrument() -> None:
 def instrumented() -> tuple[str, ...]:
     """The libraries funcscope has instrumented (imported and wanted)."""
     return tuple(_undo)
+
+
+def instrumented_scopes() -> frozenset[str]:
+    """The instrumentation scope names of the spans of the libraries of the `instrument` setting, instrumented by
+    funcscope or before it (read per span)."""
+    return _scopes
 
 
 def _hook(name: str) -> Callable[[Any], None]:
@@ -112,6 +127,11 @@ def _imported(name: str) -> None:
             _undo[name] = undo
 
 
+def _update_scopes() -> None:
+    global _scopes
+    _scopes = frozenset(CONTRIB_INSTRUMENTORS[n][1] for n in _providers if n in CONTRIB_INSTRUMENTORS)
+
+
 def _instrument_contrib(name: str, tracer_provider: Any, meter_provider: Any) -> Any:
     _, module_name, class_name, distribution = CONTRIB_INSTRUMENTORS[name]
     try:
@@ -141,8 +161,19 @@ def _instrument_azure_sdk() -> Any:
             return None
         settings.tracing_enabled = True
         return settings.tracing_enabled.unset_value
-    settings.tracing_implementation = OpenTelemetrySpan
+    settings.tracing_implementation = _redacting_span_class(OpenTelemetrySpan)
     return settings.tracing_implementation.unset_value
+
+
+def _redacting_span_class(base: Any) -> Any:
+    class RedactingOpenTelemetrySpan(base):  # type: ignore[misc]
+        """azure-core's OpenTelemetry span, with funcscope's redaction of the URL it records (`http.url`, set as
+        the call ends, after azure-core's own redaction of the query's values but those of an allow-list)."""
+
+        def add_attribute(self, key: str, value: Any) -> None:
+            super().add_attribute(key, redact_attribute(key, value) if key in URL_ATTRIBUTES else value)
+
+    return RedactingOpenTelemetrySpan
 
 
 def _uninstrument_one(name: str) -> None:

@@ -26,7 +26,9 @@ __all__ = [
     "SECRET_SUFFIXES",
     "SECRET_VALUE_PATTERNS",
     "SECRET_WORDS",
+    "URL_ATTRIBUTES",
     "is_secret_name",
+    "redact_attribute",
     "redact_text",
     "redact_url",
 ]
@@ -308,3 +310,26 @@ def redact_url(url: str) -> str:
         return _redact_url(url)
     except Exception:  # a URL no reading of which is safe (never expected): nothing of it is kept
         return REDACTED
+
+
+# -- attributes other code sets ----------------------------------------------------------------------------------
+
+#: Span attributes that hold a URL or a part of one (current and older semantic conventions), with what a part
+#: lacks to be read as a URL: a query alone is read after a `?`, a fragment after a `#`.
+URL_ATTRIBUTES = {"url.full": "", "http.url": "", "http.target": "", "url.query": "?", "url.fragment": "#"}
+
+
+def redact_attribute(key: str, value: object) -> object:
+    """`value` as recorded under `key` with its secrets replaced: a URL attribute's as `redact_url` does, a value
+    whose name is secret-bearing entirely, other text as `redact_text` does; anything else unchanged."""
+    if not isinstance(value, str):
+        return value
+    prefix = URL_ATTRIBUTES.get(key)
+    if prefix is not None:
+        if not prefix:
+            return redact_url(value)
+        redacted = redact_url(prefix + value)
+        return redacted[len(prefix) :] if redacted.startswith(prefix) else REDACTED
+    if is_secret_name(key):
+        return REDACTED if value else value
+    return redact_text(value)

@@ -12,8 +12,10 @@ Order of preference, first match wins:
 Whichever they are, a tracer provider whose sampler does not follow the host's sampled flag gets one warning (see
 `sampling`), and log records are exported through the logger provider when the `logs` setting asks (see `logs`).
 
-Spans leave through a `BatchSpanProcessor`, so exporting never blocks an invocation; flushing them, bounded by
-`flush_timeout_ms`, is `flush.py`'s job.
+Secrets others record are redacted on the way (see `redacting`): on the providers funcscope sets up, the URL of
+every span and every log record exported; on providers it reuses, the URLs of the spans of the instrumentations
+it switched on. Spans leave through a `BatchSpanProcessor`, so exporting never blocks an invocation; flushing
+them, bounded by `flush_timeout_ms`, is `flush.py`'s job.
 """
 
 from __future__ import annotations
@@ -110,6 +112,10 @@ def setup_telemetry(
         lp = logger_provider if logger_provider is not None else get_logger_provider()
         exported = _export_records_to(lp if _is_configured_logger_provider(lp) else None, export_logs)
         drop_metric_points_after_fork(mp)  # funcscope records into it: a forked child's measurements must return
+        from ..instrumentation.outgoing import instrumented_scopes
+        from .redacting import redact_spans_of
+
+        redact_spans_of(tp, instrumented_scopes)
         return Telemetry(
             tp.get_tracer(INSTRUMENTATION_NAME, __version__),
             mp.get_meter(INSTRUMENTATION_NAME, __version__),
@@ -217,12 +223,16 @@ def _configure_providers(
     from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
+    from .redacting import RedactingLogRecordProcessor, RedactingSpanProcessor
+
     set_export_delay_defaults(export_delay_ms())  # read by the batch processors made here and by the distro
     chosen = exporters_for(exporter, export_logs, connection_string)
     resource = build_resource(service_name)
-    span_processors = [BatchSpanProcessor(e) for e in chosen.spans] + list(extra_span_processors)
+    # The redacting processors go first: the batch processors after them hold what they changed.
+    span_processors = [RedactingSpanProcessor(), *(BatchSpanProcessor(e) for e in chosen.spans)]
+    span_processors += extra_span_processors
     readers = [PeriodicExportingMetricReader(e) for e in chosen.metrics] + list(extra_metric_readers)
-    log_processors = [BatchLogRecordProcessor(e) for e in chosen.logs]
+    log_processors = [RedactingLogRecordProcessor(), *(BatchLogRecordProcessor(e) for e in chosen.logs)]
     # funcscope shuts these down itself at exit, after ending the invocations still in flight, so their spans
     # are exported too (the SDK's own exit handler would run first and drop them).
     if chosen.azure_monitor:
@@ -238,7 +248,7 @@ def _configure_providers(
         )
     else:
         tracer_provider, meter_provider, logger_provider = _sdk_providers(
-            resource, span_processors, readers, log_processors if export_logs and log_processors else None
+            resource, span_processors, readers, log_processors if export_logs and chosen.logs else None
         )
     # funcscope samples invocation spans itself (host's flag, or its ratio for roots); the provider must follow
     # the parent, so spans the user starts inside an invocation share its decision.
