@@ -15,6 +15,8 @@ from typing import Any, NamedTuple
 from .receivers import AppInsightsReceiver, Downstream
 
 HOST_TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
+#: The function key the apps' outgoing calls send in their URLs (`?code=`): no receiver may get it.
+PLANTED_KEY = "SeKrEtFuNcTiOnKeYtErKeS"
 
 
 class Function(NamedTuple):
@@ -30,6 +32,11 @@ class Function(NamedTuple):
 
     def name(self, version: str) -> str:
         return self.v1 if version == "v1" else self.v2
+
+    @property
+    def keyed_calls(self) -> int:
+        """The HTTP clients' calls, each with a function key in its URL (the Azure SDK's call has none)."""
+        return self.calls - (self.v2 == "hello")
 
     @property
     def succeeds(self) -> bool:
@@ -107,8 +114,16 @@ def _workers_own(envelope: dict[str, Any]) -> bool:
     )
 
 
+def check_no_key(receiver: Any) -> None:
+    """No byte a receiver got holds the key the outgoing calls sent in their URLs."""
+    for body in receiver.bodies:
+        assert PLANTED_KEY.encode() not in body, body[:2000]
+
+
 def check_app_insights(receiver: AppInsightsReceiver, version: str, span_kind: str, logs_exported: bool) -> set[str]:
-    """Item types and counts per invocation; returns the ids of the HTTP dependency items (the CLIENT spans)."""
+    """Item types and counts per invocation, and no key of an outgoing call's URL anywhere; returns the ids of the
+    HTTP dependency items (the CLIENT spans)."""
+    check_no_key(receiver)
     envelopes = [e for e in receiver.envelopes() if e["data"]["baseType"] != "MetricData" and not _workers_own(e)]
     strays = [e for e in envelopes if e["tags"].get("ai.operation.id") != HOST_TRACE]
     assert strays == [], json.dumps(strays, indent=1)[:3000]
@@ -143,6 +158,8 @@ def check_app_insights(receiver: AppInsightsReceiver, version: str, span_kind: s
         ]
         assert len(http) == function.calls, (name, [e["data"]["baseData"]["name"] for e in under])
         http_ids.update(e["data"]["baseData"]["id"] for e in http)
+        keyed = [e["data"]["baseData"]["data"] for e in http if "code=REDACTED" in e["data"]["baseData"]["data"]]
+        assert len(keyed) == function.keyed_calls, (name, [e["data"]["baseData"]["data"] for e in http])
         # the Azure SDK call is its own dependency, with the HTTP call under it
         sdk = [e for e in under if e["data"]["baseData"].get("name") == "ContainerClient.exists"]
         assert len(sdk) == (function.v2 == "hello"), name
@@ -164,6 +181,7 @@ def check_app_insights(receiver: AppInsightsReceiver, version: str, span_kind: s
 
 def check_otlp(receiver: Any, version: str, span_kind: str, logs_exported: bool) -> set[str]:
     """The same per invocation in the OTLP backend; returns the CLIENT span ids."""
+    check_no_key(receiver)
     spans = receiver.spans()
     assert all(s["trace_id"] == HOST_TRACE for s in spans)
     kinds = {"http": "SERVER", "queue": "CONSUMER", "timer": "INTERNAL"}
@@ -179,6 +197,8 @@ def check_otlp(receiver: Any, version: str, span_kind: str, logs_exported: bool)
         client_spans = [s for s in under if s["kind"] == "CLIENT"]
         assert len(client_spans) == function.calls, (name, [s["name"] for s in under])
         clients.update(s["span_id"] for s in client_spans)
+        urls = [str(s["attributes"].get("url.full", s["attributes"].get("http.url"))) for s in client_spans]
+        assert len([u for u in urls if "code=REDACTED" in u]) == function.keyed_calls, (name, urls)
         mine = [r for r in records if r["body"].startswith(f"{name}: ")]
         assert len(mine) == (function.records if logs_exported else 0), name
         for record in mine:
