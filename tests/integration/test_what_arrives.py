@@ -10,6 +10,8 @@ child process (see test_export.py) whose exit handler flushes.
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from .arrivals import FUNCTIONS, check_app_insights, check_downstream, check_otlp, function_calls
@@ -182,3 +184,50 @@ def test_libraries_the_app_does_not_import_are_not_imported(how, app_insights, t
         assert child["imported_at_start"] == [] and "httpx" in child["instrumented"]
     else:
         assert "httpx" in child["imported_at_start"]
+
+
+SECRET_RECORDS = """
+import io
+import logging
+
+from tests.integration.arrivals import PLANTED_KEY
+
+own = io.StringIO()
+app_handler = logging.StreamHandler(own)  # a handler of the app's own: it gets the records as logged
+app_handler.setFormatter(logging.Formatter("%(message)s"))
+log = logging.getLogger("app")
+log.addHandler(app_handler)
+with Worker(APP, extensions_enabled=True, thread_count=1) as worker:
+    worker.invoke("tick", {}, trace_parent=host_parent(1))
+    log.warning("calling with token=%s", PLANTED_KEY, extra={"api_key": PLANTED_KEY, "order": "o-1"})
+    try:
+        raise ValueError(f"refused: https://h/api/x?code={PLANTED_KEY}")
+    except ValueError:
+        log.exception("call failed, password=%s", PLANTED_KEY)
+report(own=own.getvalue())
+"""
+
+
+@pytest.mark.parametrize("exporters", ["azure-monitor+otlp", "otlp"])
+def test_exported_log_records_are_redacted(exporters, app_insights, otlp, tmp_path):
+    """A record's message, its arguments, its `extra` fields and the traceback of `logger.exception()` leave
+    through funcscope's log pipeline redacted; the app's own handler still gets the record as it was logged."""
+    from .arrivals import PLANTED_KEY, check_no_key
+
+    env = {**FUNCTIONS_ENV, **AT_EXIT, "OTEL_EXPORTER_OTLP_ENDPOINT": otlp.url, "FUNCSCOPE_LOGS": "export"}
+    env["DOWNSTREAM_URL"] = "http://127.0.0.1:9"
+    if exporters.startswith("azure-monitor"):
+        env["APPLICATIONINSIGHTS_CONNECTION_STRING"] = app_insights.connection_string()
+    child = run_child(SECRET_RECORDS, tmp_path, env, app=str(V2))
+    assert child["own"].count(PLANTED_KEY) == 3  # message, message, traceback: untouched
+    records = {r["body"].split(",")[0]: r for r in otlp.log_records() if r["scope"] == "app"}
+    warned, failed = records["calling with token=REDACTED"], records["call failed"]
+    assert warned["attributes"]["api_key"] == "REDACTED" and warned["attributes"]["order"] == "o-1"
+    assert failed["body"] == "call failed, password=REDACTED"
+    assert "code=REDACTED" in failed["attributes"]["exception.message"]
+    assert "code=REDACTED" in failed["attributes"]["exception.stacktrace"]
+    check_no_key(otlp)
+    if exporters.startswith("azure-monitor"):
+        (exception,) = [e for e in app_insights.envelopes("ExceptionData")]
+        assert "code=REDACTED" in json.dumps(exception)
+        check_no_key(app_insights)
