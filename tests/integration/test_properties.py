@@ -1,6 +1,6 @@
 """Property tests: everything that comes from outside - traceparent and tracestate, retry contexts, trigger arguments
-of any type, results, exceptions, HTTP headers and URLs - gives a defined result, never raises into the invocation,
-and leaves no secret in what is exported.
+of any type, results, exceptions, HTTP headers and URLs, the URLs of the function's own outgoing calls - gives a
+defined result, never raises into the invocation, and leaves no secret in what is exported.
 
 The secret check is made on the real exporters' payloads: each invocation's span (and funcscope's own warnings, as
 exported log records) goes through the OTLP/HTTP exporter and the Azure Monitor exporter to receivers on 127.0.0.1,
@@ -36,7 +36,7 @@ from funcscope.shared.diagnostics import forget_reports
 from funcscope.shared.trace_context import read_host_trace_context
 from funcscope.telemetry.logs import stop_exporting_records
 
-from .receivers import AppInsightsReceiver, OTLPReceiver
+from .receivers import AppInsightsReceiver, Downstream, OTLPReceiver
 
 HEAD, TAIL = "SeKrEt", "tErKeS"
 EXAMPLES = settings(
@@ -105,6 +105,29 @@ def runner(exported):
     # The next runner builds its pipeline (which takes the handler away) only when first used: until then every
     # record in the process would still go to this module's logger provider.
     stop_exporting_records()
+
+
+@pytest.fixture
+def calling_runner(exported):
+    """A runner on the same (given) providers with requests instrumented, as the `instrument` setting does."""
+    runner = reset_runner(
+        Settings(
+            metrics=False,
+            log_enrichment=False,
+            instrument=("requests",),
+            logs="host",
+            middleware_budget_ms=60_000,
+            tracer_provider=exported.tracer_provider,
+        )
+    )
+    yield runner
+    reset_runner(Settings(metrics=False, logs="host", instrument=()))  # requests uninstrumented again
+
+
+@pytest.fixture(scope="module")
+def downstream():
+    with Downstream() as server:
+        yield server
 
 
 class Problems(logging.Handler):
@@ -419,6 +442,37 @@ def test_http_invocations(runner, exported, problems, url, method, header_secret
     assert span["attributes"]["faas.trigger"] == "http"
     if planted:
         assert "REDACTED" in span["attributes"]["url.full"]
+    assert_no_secret(exported, mark)
+    assert problems.records == []
+
+
+@EXAMPLES
+@given(url=urls())
+def test_outgoing_calls(calling_runner, exported, downstream, problems, url):
+    """A function calls out with secrets in the URL (the planted ones of `urls`, sent to the loopback downstream):
+    the dependency span of the call is exported with none of them."""
+    import requests
+
+    url, planted = url
+    url = url.replace("https://", "http://", 1).replace("host.example", downstream.url.split("//", 1)[1], 1)
+    ctx = context()
+    mark, before = exported.mark(), len(exported.otlp.spans())
+    runner = get_runner()
+    runner.start(ctx, {}, "app")
+    try:
+        requests.get(url, timeout=10)
+    except requests.RequestException:  # a URL requests refuses: its span, if any, is checked all the same
+        pass
+    runner.finish(ctx, None, "app")
+    (span,) = exported_spans_of(exported, ctx)
+    # (ids repeat across examples: hypothesis seeds the random numbers the SDK draws them from)
+    clients = [s for s in exported.otlp.spans()[before:] if s["kind"] == "CLIENT"]
+    assert clients[0]["parent_span_id"] == span["span_id"]
+    assert len(clients) == 1
+    if planted:
+        assert (
+            "REDACTED" in clients[0]["attributes"]["url.full" if "url.full" in clients[0]["attributes"] else "http.url"]
+        )
     assert_no_secret(exported, mark)
     assert problems.records == []
 
