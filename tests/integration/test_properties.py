@@ -459,10 +459,7 @@ def test_outgoing_calls(calling_runner, exported, downstream, problems, url):
     mark, before = exported.mark(), len(exported.otlp.spans())
     runner = get_runner()
     runner.start(ctx, {}, "app")
-    try:
-        requests.get(url, timeout=10)
-    except requests.RequestException:  # a URL requests refuses: its span, if any, is checked all the same
-        pass
+    requests.get(url, timeout=10)
     runner.finish(ctx, None, "app")
     (span,) = exported_spans_of(exported, ctx)
     # (ids repeat across examples: hypothesis seeds the random numbers the SDK draws them from)
