@@ -175,3 +175,71 @@ def test_a_library_someone_else_instrumented_is_left_to_them(spans, downstream):
         assert RequestsInstrumentor().is_instrumented_by_opentelemetry
     finally:
         RequestsInstrumentor().uninstrument()
+
+
+KEY = "SeKrEtKeYtErKeS"
+
+
+def urls_of(clients):
+    return sorted(str(s.attributes.get("url.full") or s.attributes.get("http.url")) for s in clients)
+
+
+def test_the_urls_of_outgoing_calls_are_redacted(spans, downstream):
+    """A call with a function key, a signature and a token in its URL (query and fragment): each client's span
+    keeps the URL but those values, on the provider funcscope reuses here (the test process's global one)."""
+    import urllib.request
+
+    import aiohttp
+    import httpx
+    import urllib3
+
+    funcscope.configure(propagation=True, instrument=("requests", "urllib3", "httpx", "urllib", "aiohttp"))
+    query = f"?code={KEY}&Sig={KEY}&page=2#access_token={KEY}"
+
+    async def body():
+        requests.get(f"{downstream.url}/requests{query}", timeout=10)
+        urllib3.PoolManager().request("GET", f"{downstream.url}/urllib3{query}", timeout=10)
+        urllib.request.urlopen(f"{downstream.url}/urllib{query}", timeout=10).read()
+        with httpx.Client() as client:
+            client.get(f"{downstream.url}/httpx{query}", timeout=10)
+        async with aiohttp.ClientSession() as session, session.get(f"{downstream.url}/aiohttp{query}") as response:
+            await response.read()
+
+    invoke(body, is_async=True)
+    clients = check(spans, downstream, 5)
+    # (urllib3 leaves the fragment out)
+    assert sorted(u.replace("#access_token=REDACTED", "") for u in urls_of(clients)) == sorted(
+        f"{downstream.url}/{name}?code=REDACTED&Sig=REDACTED&page=2"
+        for name in ("aiohttp", "httpx", "requests", "urllib", "urllib3")
+    )
+    for span in clients:
+        assert KEY not in repr(dict(span.attributes))
+
+
+def test_spans_of_libraries_not_instrumented_for_funcscope_keep_their_urls(spans):
+    """On a provider funcscope reuses, only the instrumentations of the `instrument` setting are redacted."""
+    from opentelemetry import trace
+
+    funcscope.configure(instrument=("httpx",))
+    url = f"https://h/x?code={KEY}"
+    for scope in ("the.apps.own", "opentelemetry.instrumentation.httpx"):
+        trace.get_tracer(scope).start_span("GET", attributes={"url.full": url, "url.query": f"code={KEY}"}).end()
+    mine, httpx_span = spans.get_finished_spans()
+    assert mine.attributes["url.full"] == url
+    assert dict(httpx_span.attributes) == {"url.full": "https://h/x?code=REDACTED", "url.query": "code=REDACTED"}
+
+
+def test_azure_core_spans_redact_the_url_they_set_as_the_call_ends(spans):
+    """azure-core sets the URL just before it ends its span; the span class funcscope gives it redacts it."""
+    from azure.core.settings import settings
+
+    funcscope.configure(instrument=("azure_sdk",))
+    span = settings.tracing_implementation()(name="GET")
+    span.add_attribute("http.url", f"https://user:{KEY}@h/x;sig={KEY}?api-version=1#token={KEY}")
+    span.add_attribute("http.method", "GET")
+    span.finish()
+    (finished,) = spans.get_finished_spans()
+    url = finished.attributes.get("url.full", finished.attributes.get("http.url"))
+    assert url == "https://REDACTED@h/x;sig=REDACTED?api-version=1#token=REDACTED"
+    funcscope.configure(instrument=())
+    assert settings.tracing_implementation() is None

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from funcscope.shared.redaction import REDACTED, is_secret_name, redact_text, redact_url
+from funcscope.shared.redaction import REDACTED, is_secret_name, redact_attribute, redact_text, redact_url
 from funcscope.shared.values import MAX_MESSAGE_LENGTH, bounded_text, exception_attributes, redacted_text, safe_str
 
 SECRET = "s3cr3tV4lue"
@@ -222,3 +222,21 @@ def test_text_with_lone_surrogates_becomes_encodable():
     text = bounded_text("bad file \udcff name", 100)
     text.encode("utf-8")
     assert text.startswith("bad file")
+
+
+@pytest.mark.parametrize(
+    "key, value, expected",
+    [
+        ("url.full", "https://h/x?code=k1&page=2", "https://h/x?code=REDACTED&page=2"),
+        ("http.target", "/x;sig=k1?token=k2", "/x;sig=REDACTED?token=REDACTED"),
+        ("url.query", "code=k1&page=2", "code=REDACTED&page=2"),
+        ("url.fragment", "access_token=k1", "access_token=REDACTED"),
+        ("url.full", "https://h/x?page=2", "https://h/x?page=2"),
+        ("api_key", "k1", "REDACTED"),
+        ("exception.message", "refused: password=k1", "refused: password=REDACTED"),
+        ("code.line.number", 12, 12),
+        ("code.function.name", "main", "main"),
+    ],
+)
+def test_attributes_others_record(key, value, expected):
+    assert redact_attribute(key, value) == expected
