@@ -18,7 +18,14 @@ import pytest  # noqa: E402
 
 # (section, group, name) -> {"value": float, "unit": str}: filled by the tests, summarised at the end.
 RESULTS: dict[tuple[str, str, str], dict[str, Any]] = {}
-BASELINES = {"overhead": "manual", "throughput": "none", "cpu": "none", "coldstart": "baseline", "realworker": "none"}
+BASELINES = {
+    "overhead": "manual",
+    "throughput": "none",
+    "cpu": "none",
+    "coldstart": "baseline",
+    "realworker": "none",
+    "redaction": "without",
+}
 
 
 def pytest_configure(config: pytest.Config) -> None:

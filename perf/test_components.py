@@ -228,3 +228,110 @@ def test_noting_an_invocations_end_for_the_idle_flush(benchmark):
     telemetry = get_runner().telemetry
     middleware = IdleFlushMiddleware(telemetry, idle_ms=60_000)
     _bench(benchmark, lambda: middleware.after(None, None))
+
+
+# -- redaction of what others record -------------------------------------------------------------------------------
+# Each pair is timed interleaved (a round of one, then a round of the other), so a load that comes and goes on a
+# shared machine weighs on both alike; the ratio of the medians is the number to read.
+
+URLS = {
+    "plain-url": "http://127.0.0.1:7071/api/orders?id=42&page=2",
+    "keyed-url": "http://127.0.0.1:7071/api/orders?code=bench-function-key&id=42",
+}
+
+
+def _interleaved(fns, rounds=400, iterations=20):
+    """Median µs per call of each of `fns`, timed in alternating rounds."""
+    import statistics
+    import time
+
+    times = {name: [] for name in fns}
+    for fn in fns.values():
+        for _ in range(50):
+            fn()
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            started = time.perf_counter()
+            for _ in range(iterations):
+                fn()
+            times[name].append((time.perf_counter() - started) / iterations * 1e6)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def _record(perf_results, group, medians, unit):
+    for name, value in medians.items():
+        perf_results[("redaction", group, name)] = {"value": value, "unit": unit}
+
+
+@pytest.mark.parametrize("url", URLS, ids=URLS)
+def test_an_outgoing_call_span_with_the_redacting_processor(perf_results, url):
+    """A CLIENT span as the HTTP client instrumentations start it (URL attributes given at start), ended into the
+    batch processor, with and without funcscope's redacting span processor in front."""
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    from funcscope.bench.configs import NoopSpanExporter
+    from funcscope.telemetry.redacting import RedactingSpanProcessor
+
+    attributes = {"http.method": "GET", "http.url": URLS[url], "server.address": "127.0.0.1", "server.port": 7071}
+    providers, fns = [], {}
+    for redacting in ("without", "with"):
+        provider = TracerProvider(shutdown_on_exit=False)
+        if redacting == "with":
+            provider.add_span_processor(RedactingSpanProcessor())
+        provider.add_span_processor(BatchSpanProcessor(NoopSpanExporter()))
+        tracer = provider.get_tracer("opentelemetry.instrumentation.requests")
+        fns[redacting] = lambda t=tracer: t.start_span("GET", kind=trace.SpanKind.CLIENT, attributes=attributes).end()
+        providers.append(provider)
+    try:
+        _record(perf_results, f"client span, {url}", _interleaved(fns), "µs/span")
+    finally:
+        for provider in providers:
+            provider.shutdown()
+
+
+class _DroppedLogs:
+    def export(self, batch):
+        from opentelemetry.sdk._logs.export import LogRecordExportResult
+
+        return LogRecordExportResult.SUCCESS
+
+    def shutdown(self):
+        return None
+
+    def force_flush(self, timeout_millis=30000):
+        return True
+
+
+RECORDS = {"plain-record": False, "exception-record": True}
+
+
+@pytest.mark.parametrize("record", RECORDS, ids=RECORDS)
+def test_an_exported_log_record_with_the_redacting_processor(perf_results, record):
+    """A record logged through the OpenTelemetry logging handler into the batch processor, with and without
+    funcscope's redacting log record processor in front; `exception-record` carries a traceback."""
+    from opentelemetry.instrumentation.logging.handler import LoggingHandler
+    from opentelemetry.sdk._logs import LoggerProvider
+    from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
+
+    from funcscope.telemetry.redacting import RedactingLogRecordProcessor
+
+    try:
+        raise ValueError("order 42 refused by the downstream service")
+    except ValueError as exc:
+        exc_info = (type(exc), exc, exc.__traceback__) if RECORDS[record] else None
+    providers, fns = [], {}
+    for redacting in ("without", "with"):
+        provider = LoggerProvider(shutdown_on_exit=False)
+        if redacting == "with":
+            provider.add_log_record_processor(RedactingLogRecordProcessor())
+        provider.add_log_record_processor(BatchLogRecordProcessor(_DroppedLogs()))
+        logger = _quiet_logger(f"bench.redaction.{record}.{redacting}")
+        logger.handlers[:] = [LoggingHandler(logger_provider=provider)]
+        fns[redacting] = lambda lg=logger: lg.warning("order %s: %s", 42, "refused", exc_info=exc_info)
+        providers.append(provider)
+    try:
+        _record(perf_results, f"log record, {record}", _interleaved(fns), "µs/record")
+    finally:
+        for provider in providers:
+            provider.shutdown()

@@ -102,6 +102,9 @@ SECRET_VALUE_PATTERNS = (
     re.compile(r"-----BEGIN[A-Z ]*PRIVATE KEY-----(?:.|\n)*?(?:-----END[A-Z ]*PRIVATE KEY-----|\Z)"),
 )
 
+# What each of SECRET_VALUE_PATTERNS cannot match without (None: look every time): most texts have neither.
+_PATTERN_HINTS = (None, "eyJ", "-----BEGIN")
+
 # Cyrillic and Greek letters that read as Latin ones (what NFKC leaves alone), and dotless i.
 _LOOK_ALIKES = str.maketrans(
     "абсдеһіјкмнорѕтuvwхуᴦԁԛԝɡαβεικνορτυχıАВСЕНІЈКМНОРЅТХУΑΒΕΖΗΙΚΜΝΟΡΤΥΧ",
@@ -160,7 +163,10 @@ def is_secret_name(name: str, *, strict: bool = False) -> bool:
 # A name and its `=` or `:`; the value after it is found by hand, so that names inside a value that is no secret
 # (`ValueError: token=...`) are still looked at. After `=` a value ends at whitespace or a delimiter; after `:`
 # (a header line, a dict's repr) it runs to the end of the line. Quoted values run to their closing quote.
-_NAME_SEP = re.compile(r"""(?P<name>[\w.%+\\\-\u00ad\u200b-\u200f\u2060\ufeff]+)(?P<q>["']?)[ \t]*(?P<op>[=:])[ \t]*""")
+# A name starts where a run of name characters does: a match can never start inside one (what follows a name is
+# no name character), and trying every position of every word would cost a stack trace dearly.
+_NAME_CHARS = r"\w.%+\\\-\u00ad\u200b-\u200f\u2060\ufeff"
+_NAME_SEP = re.compile(rf"""(?<![{_NAME_CHARS}])(?P<name>[{_NAME_CHARS}]+)(?P<q>["']?)[ \t]*(?P<op>[=:])[ \t]*""")
 _VALUE_AFTER = {"=": re.compile(r"""[^\s;&,"'<>]*"""), ":": re.compile(r"""[^\r\n;,&"'<>]*""")}
 _URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://)[^\s/?#@\"'<>]+@")
 
@@ -211,8 +217,9 @@ def redact_text(text: str) -> str:
     value matching `SECRET_VALUE_PATTERNS` and every URL's credentials replaced by `REDACTED`."""
     if "=" in text or ":" in text:
         text = _redact_pairs(text)
-    for pattern in SECRET_VALUE_PATTERNS:
-        text = pattern.sub(REDACTED, text)
+    for pattern, hint in zip(SECRET_VALUE_PATTERNS, _PATTERN_HINTS, strict=True):
+        if hint is None or hint in text:
+            text = pattern.sub(REDACTED, text)
     if "@" in text:
         text = _URL_USERINFO.sub(rf"\1{REDACTED}@", text)
     return text

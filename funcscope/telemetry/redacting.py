@@ -43,13 +43,12 @@ class RedactingSpanProcessor(SpanProcessor):
             scope = span.instrumentation_scope
             if scope is None or scope.name not in self._scopes():
                 return
-        for key in URL_ATTRIBUTES:
-            value = attributes.get(key)
-            if value is None:
-                continue
-            redacted = redact_attribute(key, value)
-            if redacted != value:
-                span.set_attribute(key, redacted)  # type: ignore[arg-type]  # a str, as given
+        for key in attributes:  # (cheaper than looking each URL attribute up: most are missing)
+            if key in URL_ATTRIBUTES:
+                value = attributes[key]
+                redacted = redact_attribute(key, value)
+                if redacted != value:
+                    span.set_attribute(key, redacted)  # type: ignore[arg-type]  # a str, as given
 
 
 _redacted_providers: weakref.WeakSet[Any] = weakref.WeakSet()
