@@ -258,7 +258,15 @@ def _interleaved(fns, rounds=400, iterations=20):
     return {name: statistics.median(values) for name, values in times.items()}
 
 
-def _record(perf_results, group, medians, unit):
+def _with_and_without(perf_results, group, unit, make):
+    """Time `make(redacting)`'s call with and without the redacting processor, interleaved; `make` returns the
+    provider it set up (shut down after) and the call."""
+    made = {redacting: make(redacting) for redacting in ("without", "with")}
+    try:
+        medians = _interleaved({redacting: fn for redacting, (_, fn) in made.items()})
+    finally:
+        for provider, _ in made.values():
+            provider.shutdown()
     for name, value in medians.items():
         perf_results[("redaction", group, name)] = {"value": value, "unit": unit}
 
@@ -274,20 +282,16 @@ def test_an_outgoing_call_span_with_the_redacting_processor(perf_results, url):
     from funcscope.telemetry.redacting import RedactingSpanProcessor
 
     attributes = {"http.method": "GET", "http.url": URLS[url], "server.address": "127.0.0.1", "server.port": 7071}
-    providers, fns = [], {}
-    for redacting in ("without", "with"):
+
+    def make(redacting):
         provider = TracerProvider(shutdown_on_exit=False)
         if redacting == "with":
             provider.add_span_processor(RedactingSpanProcessor())
         provider.add_span_processor(BatchSpanProcessor(NoopSpanExporter()))
         tracer = provider.get_tracer("opentelemetry.instrumentation.requests")
-        fns[redacting] = lambda t=tracer: t.start_span("GET", kind=trace.SpanKind.CLIENT, attributes=attributes).end()
-        providers.append(provider)
-    try:
-        _record(perf_results, f"client span, {url}", _interleaved(fns), "µs/span")
-    finally:
-        for provider in providers:
-            provider.shutdown()
+        return provider, lambda: tracer.start_span("GET", kind=trace.SpanKind.CLIENT, attributes=attributes).end()
+
+    _with_and_without(perf_results, f"client span, {url}", "µs/span", make)
 
 
 class _DroppedLogs:
@@ -320,18 +324,14 @@ def test_an_exported_log_record_with_the_redacting_processor(perf_results, recor
         raise ValueError("order 42 refused by the downstream service")
     except ValueError as exc:
         exc_info = (type(exc), exc, exc.__traceback__) if RECORDS[record] else None
-    providers, fns = [], {}
-    for redacting in ("without", "with"):
+
+    def make(redacting):
         provider = LoggerProvider(shutdown_on_exit=False)
         if redacting == "with":
             provider.add_log_record_processor(RedactingLogRecordProcessor())
         provider.add_log_record_processor(BatchLogRecordProcessor(_DroppedLogs()))
         logger = _quiet_logger(f"bench.redaction.{record}.{redacting}")
         logger.handlers[:] = [LoggingHandler(logger_provider=provider)]
-        fns[redacting] = lambda lg=logger: lg.warning("order %s: %s", 42, "refused", exc_info=exc_info)
-        providers.append(provider)
-    try:
-        _record(perf_results, f"log record, {record}", _interleaved(fns), "µs/record")
-    finally:
-        for provider in providers:
-            provider.shutdown()
+        return provider, lambda: logger.warning("order %s: %s", 42, "refused", exc_info=exc_info)
+
+    _with_and_without(perf_results, f"log record, {record}", "µs/record", make)

@@ -88,40 +88,24 @@ def exported():
 
 
 @pytest.fixture
-def runner(exported):
-    runner = reset_runner(
-        Settings(
-            metrics=False,
-            log_enrichment=False,
-            instrument=(),
-            logs="export",
-            middleware_budget_ms=60_000,  # the exporters here export synchronously, inside the invocation
-            tracer_provider=exported.tracer_provider,
-            logger_provider=exported.logger_provider,
-        )
-    )
+def runner(exported, request):
+    """A runner on the exporting providers, given to it; `request.param` (indirect) overrides its settings."""
+    settings = {
+        "metrics": False,
+        "log_enrichment": False,
+        "instrument": (),
+        "logs": "export",
+        "middleware_budget_ms": 60_000,  # the exporters here export synchronously, inside the invocation
+        "tracer_provider": exported.tracer_provider,
+        "logger_provider": exported.logger_provider,
+        **getattr(request, "param", {}),
+    }
+    runner = reset_runner(Settings(**settings))
     yield runner
-    reset_runner(Settings(metrics=False, logs="host"))
+    reset_runner(Settings(metrics=False, logs="host", instrument=()))  # and uninstruments what was instrumented
     # The next runner builds its pipeline (which takes the handler away) only when first used: until then every
     # record in the process would still go to this module's logger provider.
     stop_exporting_records()
-
-
-@pytest.fixture
-def calling_runner(exported):
-    """A runner on the same (given) providers with requests instrumented, as the `instrument` setting does."""
-    runner = reset_runner(
-        Settings(
-            metrics=False,
-            log_enrichment=False,
-            instrument=("requests",),
-            logs="host",
-            middleware_budget_ms=60_000,
-            tracer_provider=exported.tracer_provider,
-        )
-    )
-    yield runner
-    reset_runner(Settings(metrics=False, logs="host", instrument=()))  # requests uninstrumented again
 
 
 @pytest.fixture(scope="module")
@@ -446,9 +430,10 @@ def test_http_invocations(runner, exported, problems, url, method, header_secret
     assert problems.records == []
 
 
+@pytest.mark.parametrize("runner", [{"instrument": ("requests",), "logs": "host"}], indirect=True, ids=["requests"])
 @EXAMPLES
 @given(url=urls())
-def test_outgoing_calls(calling_runner, exported, downstream, problems, url):
+def test_outgoing_calls(runner, exported, downstream, problems, url):
     """A function calls out with secrets in the URL (the planted ones of `urls`, sent to the loopback downstream):
     the dependency span of the call is exported with none of them."""
     import requests
