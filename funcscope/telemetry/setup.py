@@ -228,9 +228,10 @@ def _configure_providers(
     set_export_delay_defaults(export_delay_ms())  # read by the batch processors made here and by the distro
     chosen = exporters_for(exporter, export_logs, connection_string)
     resource = build_resource(service_name)
-    # The redacting processors go first: the batch processors after them hold what they changed.
-    span_processors = [RedactingSpanProcessor(), *(BatchSpanProcessor(e) for e in chosen.spans)]
-    span_processors += extra_span_processors
+    # A span is redacted as it starts, before any processor exports it, wherever the redacting processor is; a log
+    # record as it is emitted, so that processor goes first: the batch processors after it hold what it changed.
+    span_processors = [BatchSpanProcessor(e) for e in chosen.spans] + list(extra_span_processors)
+    span_processors.append(RedactingSpanProcessor())
     readers = [PeriodicExportingMetricReader(e) for e in chosen.metrics] + list(extra_metric_readers)
     log_processors = [RedactingLogRecordProcessor(), *(BatchLogRecordProcessor(e) for e in chosen.logs)]
     # funcscope shuts these down itself at exit, after ending the invocations still in flight, so their spans

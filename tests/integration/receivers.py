@@ -239,6 +239,10 @@ class _OTLPStore:
                 {"traces": self._trace_requests, "metrics": self._metric_requests, "logs": self._log_requests}[signal]
             )
 
+    def serialized(self) -> list[bytes]:
+        """Every export request as bytes, for checks on all that arrived (`bodies` where the receiver keeps them)."""
+        return [r.SerializeToString() for signal in ("traces", "metrics", "logs") for r in self._requests(signal)]
+
     def spans(self) -> list[dict[str, Any]]:
         return _spans_of(self._requests("traces"))
 
