@@ -15,7 +15,7 @@ import functools
 import logging
 import os
 import threading
-from collections.abc import Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from time import perf_counter
 from typing import Any, TypeVar
@@ -92,17 +92,24 @@ class _WorkerPool(concurrent.futures.ThreadPoolExecutor):
 
 
 class _Batch:
-    """Calls started from the loop itself, at most ``limit`` at a time, each in its own task; results in order."""
+    """Calls started from the loop itself, at most ``limit`` at a time, each in its own task; results in order.
+
+    Each call's arguments are built by ``prepare`` as it starts, on the loop, as the worker builds them from each
+    request it receives: the batch holds only the calls not started yet, never the arguments of all of them (in a
+    long batch those made up most of the process's objects, and every garbage collection walked them).
+    """
 
     def __init__(
         self,
         runtime: InProcessRuntime,
-        items: Sequence[tuple[Call, dict[str, Any], dict[str, Any]]],
+        items: Sequence[Call],
+        prepare: Callable[[Call], tuple[Call, dict[str, Any], dict[str, Any]]],
         limit: int,
         submitted: float,
     ) -> None:
         self._runtime = runtime
         self._items = items
+        self._prepare = prepare
         self._limit = limit
         self._submitted = submitted
         self._next = 0
@@ -118,10 +125,14 @@ class _Batch:
     def _launch(self, submitted: float) -> None:
         index = self._next
         self._next += 1
-        call, args, outs = self._items[index]
         runtime = self._runtime
         if runtime._closed:
             self.future.set_exception(EmulatorError("the Worker is closed"))
+            return
+        try:
+            call, args, outs = self._prepare(self._items[index])
+        except BaseException as exc:  # validated before the batch started: only a payload that changed since
+            self.future.set_exception(exc)
             return
         coro = runtime._invoke(runtime.functions[call.function_name], call, args, outs, submitted)
         try:
@@ -303,16 +314,21 @@ class InProcessRuntime:
         return self._start(self._invoke(fn, call, args, outs, submitted))
 
     def submit_many(
-        self, items: Sequence[tuple[Call, dict[str, Any], dict[str, Any]]], limit: int, submitted: float
+        self,
+        items: Sequence[Call],
+        prepare: Callable[[Call], tuple[Call, dict[str, Any], dict[str, Any]]],
+        limit: int,
+        submitted: float,
     ) -> concurrent.futures.Future[list[InvocationResult]]:
-        """Run ``items`` with at most ``limit`` in flight, each invocation exactly as :meth:`submit` runs it.
+        """Run ``items`` with at most ``limit`` in flight, each invocation exactly as :meth:`submit` runs it, its
+        arguments built by ``prepare`` as it starts.
 
         The loop starts the next call when one finishes, so the batch crosses threads once each way
         rather than twice per call.
         """
         if self._closed:
             raise EmulatorError("the Worker is closed")
-        batch = _Batch(self, items, limit, submitted)
+        batch = _Batch(self, items, prepare, limit, submitted)
         self._loop.call_soon_threadsafe(batch.start, context=contextvars.Context())
         return batch.future
 

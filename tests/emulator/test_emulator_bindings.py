@@ -161,6 +161,14 @@ def test_invalid_payload_in_invoke_many_raises_before_anything_runs(triggers):
         triggers.invoke_many([Call("NoReturnBinding", {"body": "x"}), Call("Queue", {"body": 5})])
 
 
+def test_a_bad_payload_shared_by_many_calls_raises_before_anything_runs(triggers):
+    from funcscope.emulator import Call
+
+    bad = {"body": 5}
+    with pytest.raises(EmulatorError, match="'body' must be bytes"):
+        triggers.invoke_many([Call("NoReturnBinding", {"body": "x"})] + [Call("Queue", bad) for _ in range(3)])
+
+
 def test_check_says_whether_a_call_could_run(triggers):
     from funcscope.emulator import Call
 

@@ -165,6 +165,17 @@ def test_invoke_many_keeps_order_and_respects_concurrency():
 
 
 @pytest.mark.parametrize("mode", ["sync", "async"])
+def test_calls_sharing_one_payload_each_get_their_own_invocation(mode):
+    payload = req()
+    with _worker("v2") as worker:
+        results = worker.invoke_many([Call(_name("v2", mode), payload) for _ in range(6)], concurrency=2)
+    assert all(r.ok for r in results)
+    ids = [body(r)["invocation_id"] for r in results]
+    assert ids == [r.invocation_id for r in results]
+    assert len(set(ids)) == 6
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
 def test_invoke_many_never_has_more_in_flight_than_asked(mode):
     import appactions
 
