@@ -16,7 +16,11 @@ with its exporters and processors. funcscope calls it with:
   counters, while the distro's add a processor to every span and log record and, when two collections come
   close together (a flush), log a ZeroDivisionError that is exported as an exception item;
 - the offline retry storage of `azure_monitor_storage` (see `storage_options`), and the processors of the other
-  exporters funcscope sends to (OTLP, console), so every exporter sees the same spans, metrics and logs.
+  exporters funcscope sends to (OTLP, console), so every exporter sees the same spans, metrics and logs;
+- no exemplars (`OTEL_METRICS_EXEMPLAR_FILTER=always_off` for the call, unless that setting is set) when the
+  distro's exporter is the only metric reader: Application Insights has no place for an exemplar and the exporter
+  sends none, while the SDK would sample one with every measurement made under a sampled span (the duration of
+  every traced invocation, about 16k instructions each). With another exporter's reader (OTLP) they stay.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from typing import Any
 __all__ = ["DISTRO_INSTRUMENTATIONS", "check_azure_monitor", "set_up_azure_monitor", "storage_directory"]
 
 CONNECTION_STRING = "APPLICATIONINSIGHTS_CONNECTION_STRING"
+EXEMPLAR_FILTER = "OTEL_METRICS_EXEMPLAR_FILTER"
 #: The library instrumentations the distro knows (its `instrumentation_options` names).
 DISTRO_INSTRUMENTATIONS = (
     "azure_sdk",
@@ -123,8 +128,11 @@ def set_up_azure_monitor(
     from opentelemetry._logs import get_logger_provider
 
     given = {"connection_string": connection_string, "credential": credential}
+    defaults = {"OTEL_TRACES_SAMPLER": "parentbased_always_on", "OTEL_EXPERIMENTAL_RESOURCE_DETECTORS": "otel"}
+    if not metric_readers:  # the distro's exporter reads every metric: none keeps an exemplar (see the docstring)
+        defaults[EXEMPLAR_FILTER] = "always_off"
     with _environ_for_the_call(
-        {"OTEL_TRACES_SAMPLER": "parentbased_always_on", "OTEL_EXPERIMENTAL_RESOURCE_DETECTORS": "otel"},
+        defaults,
         # The distro overwrites its disable_logging option with what this setting says.
         {} if export_logs else {"OTEL_LOGS_EXPORTER": "none"},
     ):
