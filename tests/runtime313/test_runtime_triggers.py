@@ -23,6 +23,18 @@ def _json(value):
     return protos.TypedData(json=json.dumps(value))
 
 
+def _blob_model_binding_data(content):
+    """What the host sends for a parameter of an SDK type: the blob extension's model binding data."""
+    return protos.TypedData(
+        model_binding_data=protos.FunctionRpc_pb2.ModelBindingData(
+            version="1.0",
+            source="AzureStorageBlobs",
+            content_type="application/json",
+            content=json.dumps(content).encode(),
+        )
+    )
+
+
 def _string(value):
     return protos.TypedData(string=value)
 
@@ -117,14 +129,7 @@ def test_kafka_records_and_blobs_on_the_runtime(proxy, spans, caplog):
         trace_parent=host_parent(3),
         trigger=(
             "client",
-            protos.TypedData(
-                model_binding_data=protos.FunctionRpc_pb2.ModelBindingData(
-                    version="1.0",
-                    source="AzureStorageBlobs",
-                    content_type="application/json",
-                    content=json.dumps(content).encode(),
-                )
-            ),
+            _blob_model_binding_data(content),
             {"name": _string("report.csv")},
         ),
     )
@@ -148,14 +153,7 @@ def test_kafka_records_and_blobs_on_the_runtime(proxy, spans, caplog):
         trace_parent=host_parent(5),
         trigger=(
             "download",
-            protos.TypedData(
-                model_binding_data=protos.FunctionRpc_pb2.ModelBindingData(
-                    version="1.0",
-                    source="AzureStorageBlobs",
-                    content_type="application/json",
-                    content=json.dumps(content).encode(),
-                )
-            ),
+            _blob_model_binding_data(content),
             {},
         ),
     )
